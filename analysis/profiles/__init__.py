@@ -1,0 +1,1 @@
+"""Per-chapter parameter schemas: module ``NN_slug`` defines ``SCHEMA: dict[str, Param]``."""

@@ -1,0 +1,18 @@
+"""Shared test set-up: unit tests never touch the repository's cache or records."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("ANALYSIS_PROGRESS", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_artefacts(tmp_path_factory, monkeypatch):
+    """Point the cache and the verdict records of every Python test at a temporary folder."""
+    root = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("ANALYSIS_CACHE", str(root / "cache"))
+    monkeypatch.setenv("ANALYSIS_RECORDS", str(root / "records"))
