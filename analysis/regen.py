@@ -25,17 +25,21 @@ def strip(nb):
     """Keep outputs of checked cells only; drop volatile metadata (in place; returns nb)."""
     nb.metadata.pop("papermill", None)
     nb.metadata.pop("widgets", None)
+    count = 0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("papermill", None)
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
+        count += 1
         if CHECK in cell.source:
+            # nbval compares only cells that were run: keep a count, made independent of reruns
+            cell.execution_count = count
             for out in cell.outputs:
                 if "execution_count" in out:
-                    out["execution_count"] = None
+                    out["execution_count"] = count
         else:
+            cell.execution_count = None
             cell.outputs = []
     return nb
 

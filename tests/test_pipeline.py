@@ -60,7 +60,7 @@ def test_strip_keeps_only_checked_outputs():
     nb.metadata["papermill"] = {"duration": 1.0}
     regen.strip(nb)
     assert keep.outputs[0]["text"] == "1\n" and drop.outputs == []
-    assert keep.execution_count is None and "execution" not in drop.metadata
+    assert keep.execution_count == 1 and drop.execution_count is None and "execution" not in drop.metadata
     assert "papermill" not in nb.metadata
 
 
