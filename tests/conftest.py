@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("ANALYSIS_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(int(os.environ.get("ANALYSIS_THREADS", "1")))
 
 
 @pytest.fixture(autouse=True)
