@@ -1,0 +1,218 @@
+"""Figures of chapter 04 (Bell): persistence, class frequencies, path kernel, boundary spectra.
+
+Every function returns a :class:`matplotlib.figure.Figure` and never saves or shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from analysis.plots import PALETTE, _np, axes
+
+ORIG, ADV = "#000000", "#D55E00"
+
+
+def plot_wedge(ks: Sequence[int], closed: Sequence[float], mc: Sequence[float],
+               document: Mapping[int, float] | None = None, ax=None) -> Figure:
+    """Fig 8: γ-persistence against the number of faces k (closed form, Monte Carlo, thesis)."""
+    fig, ax = axes(ax)
+    ax.plot(ks, closed, "-", color=PALETTE[0], label="closed form (Prop 4.3)")
+    ax.plot(ks, mc, "o", color=PALETTE[1], label="Monte Carlo + bracketing")
+    if document:
+        ax.plot(list(document), list(document.values()), "x", color=ORIG, label="thesis, Fig 8")
+    ax.axhline(1.0, color="grey", lw=0.8, ls=":", label="distance to each face")
+    ax.set_xscale("log")
+    ax.set_xlabel("number of faces k")
+    ax.set_ylabel("0.7-persistence σ* (input units)")
+    ax.set_title("Persistence in the wedge $W^n_k$ (d = 1)")
+    ax.legend()
+    return fig
+
+
+def plot_class_frequencies(sigmas, freqs, original: int, adversarial: int | None = None,
+                           classes: Sequence[str] | None = None, title: str = "",
+                           ax=None, legend: bool = True) -> Figure:
+    """Figs 9, 11, 13, 17: frequency of each label among Gaussian samples against σ.
+
+    The original class is black, the adversarial class red, the others in light colours.
+    """
+    fig, ax = axes(ax)
+    s, f = _np(sigmas), _np(freqs)
+    names = classes or [str(i) for i in range(f.shape[1])]
+    for c in range(f.shape[1]):
+        if c in (original, adversarial) or f[:, c].max() < 0.05:
+            continue
+        ax.plot(s, f[:, c], lw=1, alpha=0.6, label=names[c])
+    ax.plot(s, f[:, original], color=ORIG, lw=2, label=f"{names[original]} (original)")
+    if adversarial is not None:
+        ax.plot(s, f[:, adversarial], color=ADV, lw=2, label=f"{names[adversarial]} (adversarial)")
+    ax.set_xlabel("noise σ (pixel units)")
+    ax.set_ylabel("fraction of samples")
+    ax.set_ylim(-0.02, 1.02)
+    if title:
+        ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def plot_persistence_profile(taus, persist: Mapping[str, Sequence[float]], labels_along,
+                             classes: Sequence[str] | None = None, title: str = "",
+                             ax=None) -> Figure:
+    """Figs 12, 18: γ-persistence along the segment natural → adversarial, with the label of
+    each point written above it."""
+    fig, ax = axes(ax)
+    t = _np(taus)
+    top = 0.0
+    for name, v in persist.items():
+        v = _np(v)
+        ax.plot(t, v, "o-", ms=3, label=name)
+        top = max(top, float(np.nanmax(v[np.isfinite(v)])) if np.isfinite(v).any() else 0)
+    for ti, lab in zip(t, _np(labels_along)):
+        ax.annotate(str(int(lab)), (ti, top * 1.05), ha="center", fontsize=7)
+    ax.set_ylim(0, top * 1.15 + 1e-9)
+    ax.set_xlabel("τ (0 = natural, 1 = adversarial)")
+    ax.set_ylabel("γ-persistence σ* (pixel units)")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_persistence_hist(natural, adversarial, title: str = "", ax=None,
+                          bins: int = 30) -> Figure:
+    """Figs 10, 14-16: histograms of persistence, natural (blue) and adversarial (red)."""
+    fig, ax = axes(ax)
+    nat, adv = _np(natural).astype(float), _np(adversarial).astype(float)
+    allv = np.concatenate([nat[np.isfinite(nat)], adv[np.isfinite(adv)]])
+    pos = allv[allv > 0]
+    if len(pos) > 1 and pos.max() / pos.min() > 20:
+        edges = np.geomspace(pos.min(), pos.max(), bins + 1)
+        ax.set_xscale("log")
+    else:
+        edges = np.linspace(allv.min(), allv.max() + 1e-12, bins + 1) if len(allv) else bins
+    ax.hist(nat[np.isfinite(nat)], bins=edges, histtype="step", lw=1.5, color=PALETTE[0],
+            label=f"natural (n={len(nat)})")
+    ax.hist(adv[np.isfinite(adv)], bins=edges, histtype="step", lw=1.5, color=ADV,
+            label=f"adversarial (n={len(adv)})")
+    ax.set_xlabel("0.7-persistence σ* (pixel units)")
+    ax.set_ylabel("count")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_norms(gauss, ball, n: int, r: float, ax=None, bins: int = 60) -> Figure:
+    """Fig 19: norms of samples of N(0, (r/√n)² I) and of the uniform ball B_r."""
+    fig, ax = axes(ax)
+    g, b = _np(gauss), _np(ball)
+    lo, hi = min(g.min(), b.min()), max(g.max(), b.max())
+    edges = np.linspace(lo, hi, bins + 1)
+    ax.hist(g, bins=edges, histtype="step", lw=1.5, density=True,
+            label=f"N(0, ({r:g}/√n)² I), {len(g)} pts")
+    ax.hist(b, bins=edges, histtype="step", lw=1.5, density=True,
+            label=f"U(B_{r:g}), {len(b)} pts")
+    ax.set_xlabel("‖x‖₂")
+    ax.set_ylabel("density")
+    ax.set_title(f"n = {n:,}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_kernel_vs_network(network, kernels: Mapping[str, object], ax=None,
+                           title: str = "") -> Figure:
+    """Fig 23: kernel-machine output against the network output (one point per output)."""
+    fig, ax = axes(ax)
+    n = _np(network).ravel()
+    for i, (name, k) in enumerate(kernels.items()):
+        ax.plot(n, _np(k).ravel(), "o", ms=4 - i, alpha=0.8, label=name)
+    lo, hi = float(n.min()), float(n.max())
+    ax.plot([lo, hi], [lo, hi], "-", color="grey", lw=0.8, label="y = x")
+    ax.set_xlabel("network output log p_k(x; w_N)")
+    ax.set_ylabel("kernel-machine output")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_toy(X, Y, grid_x, grid_y, pred_net, pred_kernel, ax=None) -> Figure:
+    """Fig 20: the 2-D toy data and the agreement of kernel and network predictions on a grid."""
+    fig, ax = axes(ax)
+    Xn, Yn = _np(X), _np(Y)
+    gx, gy = _np(grid_x), _np(grid_y)
+    agree = (_np(pred_net) == _np(pred_kernel)).reshape(len(gy), len(gx))
+    pn = _np(pred_net).reshape(len(gy), len(gx))
+    ax.contourf(gx, gy, pn, levels=[-0.5, 0.5, 1.5], colors=["#cfe2f3", "#f9d9c5"], alpha=0.6)
+    for c, col in zip((0, 1), (PALETTE[0], PALETTE[1])):
+        m = Yn == c
+        ax.plot(Xn[m, 0], Xn[m, 1], ".", ms=2, color=col, label=f"class {'AB'[c]}")
+    bad = ~agree
+    if bad.any():
+        GX, GY = np.meshgrid(gx, gy)
+        ax.plot(GX[bad], GY[bad], "kx", ms=5, label="kernel ≠ network")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    ax.set_title(f"network decision regions; agreement {agree.mean():.1%}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_kernel_values(X, values, point, ax=None, title: str = "") -> Figure:
+    """Fig 21: the contribution of each training point to the output at ``point``."""
+    fig, ax = axes(ax)
+    Xn, v = _np(X), _np(values)
+    lim = np.abs(v).max() + 1e-300
+    sc = ax.scatter(Xn[:, 0], Xn[:, 1], c=v, s=4, cmap="coolwarm", vmin=-lim, vmax=lim)
+    p = _np(point).ravel()
+    ax.plot(p[0], p[1], "k*", ms=12)
+    fig.colorbar(sc, ax=ax, label="Σ_s a_{i,s} K_s(x, x_i)")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_spectra(spectra: Mapping[str, Sequence[float]], ax=None, title: str = "",
+                 normalise: bool = True) -> Figure:
+    """Singular values (descending, log scale) of several point clouds (Part III)."""
+    fig, ax = axes(ax)
+    for name, s in spectra.items():
+        s = _np(s).astype(float)
+        s = s / s[0] if normalise and s[0] > 0 else s
+        ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-17), ".-", ms=3, lw=1,
+                    label=name)
+    ax.set_xlabel("index")
+    ax.set_ylabel("singular value" + (" / largest" if normalise else ""))
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_interpolation(profile: Mapping[str, np.ndarray], ax=None, title: str = "") -> Figure:
+    """Fig 24: accuracy, loss, ‖w(t)‖ and the directional derivative along w_0 → w_1."""
+    fig, ax = axes(ax, figsize=(7.0, 4.0))
+    t = profile["t"]
+    ax.plot(t, profile["accuracy"], color=PALETTE[0], label="test accuracy")
+    ax.plot(t, profile["loss"] / max(profile["loss"].max(), 1e-12), color=PALETTE[1],
+            label="mean loss / max")
+    ax.plot(t, profile["norm"] / profile["norm"].max(), color=PALETTE[3],
+            label="‖w(t)‖₂ / max")
+    ax.set_xlabel("t  (w(t) = w₀ + t (w₁ − w₀))")
+    ax.set_ylabel("accuracy, normalised loss and norm")
+    ax2 = ax.twinx()
+    ax2.plot(t, profile["directional"], "--", color=PALETTE[2],
+             label="⟨∇_w Σ log p_y, (w₁−w₀)/‖w₁−w₀‖⟩")
+    ax2.set_ylabel("directional derivative (nats per unit ‖w‖)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="center right")
+    if title:
+        ax.set_title(title)
+    return fig

@@ -1,0 +1,38 @@
+"""Parameters of chapter 00, the toolkit: data sets, reference models, attack-suite checks.
+
+``smoke`` runs in well under 3 minutes on a 2-core CPU (the nbval reference); ``full`` is the
+book's run (under 15 minutes on the same machine).
+"""
+
+from analysis.config import Param, common_schema
+
+SCHEMA = {
+    **common_schema(("embedded", "torchvision")),
+    "epochs": Param(3, 10, kind=int, low=1, help="training epochs of the MNIST reference models"),
+    "batch_size": Param(128, kind=int, low=1, help="training minibatch size"),
+    "cnn_channels": Param([8, 16], [16, 32], kind=list, low=1,
+                          help="channels of the two convolutions of cnn_small"),
+    "cnn_hidden": Param(64, 100, kind=int, low=1, help="hidden FC width of cnn_small"),
+    "rnn_hidden": Param(64, 128, kind=int, low=1, help="hidden units of rnn_rows"),
+    "rnn_epochs": Param(6, 30, kind=int, low=1,
+                        help="training epochs of rnn_rows (a tanh RNN learns slowly)"),
+    "fashion_n_train": Param(5000, 60000, kind=int, low=100, high=60000,
+                             help="Fashion-MNIST training images used (stratified subsample)"),
+    "fashion_epochs": Param(3, 6, kind=int, low=1, help="training epochs on Fashion-MNIST"),
+    "n_attack": Param(100, 500, kind=int, low=1, high=1000,
+                      help="MNIST test images attacked for the robust-accuracy curves"),
+    "n_minnorm": Param(20, 150, kind=int, low=1, high=1000,
+                       help="MNIST test images of the minimal-distance table (per model)"),
+    "n_linear": Param(60, 300, kind=int, low=1, high=1000,
+                      help="MNIST test images of the linear-classifier check"),
+    "n_gallery": Param(4, 6, kind=int, low=1, high=12, help="images in the attack gallery"),
+    "pgd_steps": Param(10, 40, kind=int, low=1, help="PGD steps per radius"),
+    "cw_steps": Param(40, 100, kind=int, low=1, help="Adam steps per c of C&W-L2"),
+    "cw_binary_steps": Param(4, 5, kind=int, low=1, help="values of c tried by C&W-L2"),
+    "eps_linf": Param([0.0, 0.05, 0.1, 0.2, 0.3],
+                      [0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3],
+                      kind=list, low=0.0, high=1.0, help="Linf radii of the PGD curves (pixels)"),
+    "eps_l2": Param([0.0, 0.5, 1.0, 2.0, 3.0],
+                    [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
+                    kind=list, low=0.0, help="L2 radii of the PGD curves (pixels)"),
+}

@@ -1,0 +1,45 @@
+"""Parameters of chapter 01, Warwick: robustness of sequence models (curvature bounds, the
+probabilistic bound, random-matrix spectra, Jacobian/Hessian regularisation of a row-by-row RNN).
+
+``smoke`` runs in under 3 minutes on a 2-core CPU (the nbval reference); ``full`` is the book's
+run (under 20 minutes on the same machine). The document's MNIST has 55 000 training images;
+the default data are the embedded 4 000/1 000 sample (``data_source="torchvision"`` for more).
+"""
+
+from analysis.config import Param, common_schema
+
+SCHEMA = {
+    **common_schema(("embedded", "torchvision")),
+    # RNN experiment (§8, Figs 10-11)
+    "n_train": Param(2000, 4000, kind=int, low=100, help="MNIST training images (stratified)"),
+    "n_test": Param(500, 1000, kind=int, low=50, help="MNIST test images (stratified)"),
+    "hidden": Param(64, 128, kind=int, low=4, help="RNN hidden units"),
+    "epochs": Param(3, 12, kind=int, low=1, help="training epochs of each of the 3 RNNs"),
+    "lr": Param(5e-3, 5e-3, kind=float, positive=True,
+                help="initial Adam learning rate (cosine schedule)"),
+    "lam_jr": Param(0.01, 0.01, kind=float, low=0.0, help="λ_JR (Hoffman et al.'s default)"),
+    "lam_hr": Param(0.01, 0.01, kind=float, low=0.0,
+                    help="λ_HR, our convention (the document's λ = 10·λ_HR)"),
+    "n_eval": Param(128, 500, kind=int, low=8, help="test images attacked by PGD (Fig 10)"),
+    "eps_255": Param([2, 8, 16, 30], [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30],
+                     kind=list, low=0, high=255, help="L∞ PGD radii in 1/255 units"),
+    "pgd_steps": Param(10, 30, kind=int, low=1, help="PGD iterations (the document: 30)"),
+    "n_curv": Param(8, 60, kind=int, low=2, help="test points of the curvature analysis"),
+    "lanczos_iters": Param(30, 60, kind=int, low=2, help="HVPs per point (Lanczos)"),
+    "n_reg_eval": Param(32, 64, kind=int, low=2, help="test points for ‖J‖_F², ‖H‖_F²"),
+    "slice_grid": Param(41, 101, kind=int, low=5, help="grid points per axis (Fig 11)"),
+    "slice_points": Param(1, 3, kind=int, low=1, high=10, help="test images sliced (Fig 11)"),
+    "slice_radius": Param(8.0, 8.0, kind=float, positive=True, help="slice half-width, L2"),
+    # mathematics (Figs 4, 6, 8, 9; Lemma 4.0.1)
+    "fig6_points": Param(200, 2000, kind=int, low=10, help="ν values of Fig 6"),
+    "mc_rho_points": Param(12, 30, kind=int, low=2, help="ρ̃ values of Fig 8"),
+    "mc_n": Param(2000, 20000, kind=int, low=100, help="Monte-Carlo draws per point (Fig 8)"),
+    "mc_dim": Param(1000, 1000, kind=int, low=10, help="ambient dimension d of Fig 8"),
+    "lemma_n": Param(300, 1000, kind=int, low=50, help="Wigner size for Lemma 4.0.1"),
+    "lemma_draws": Param(2000, 20000, kind=int, low=100, help="eigenvalue pairs (Lemma 4.0.1)"),
+    "plane_draws": Param(300, 2000, kind=int, low=50, help="random 2-planes (Lemma 4.0.1)"),
+    "rmt_n": Param(400, 1000, kind=int, low=50, help="matrix size of Figs 4 and 9"),
+    "rmt_grid": Param(2001, 20001, kind=int, low=101, help="λ grid of Fig 9"),
+    "rmt_s": Param([0.0, 0.1, 0.5, 1.0], [0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0], kind=list,
+                   low=0.0, help="semicircle variances s = ε|log α| of Fig 9"),
+}

@@ -1,0 +1,45 @@
+"""Chapter 02: the Fisher-metric Jacobian regulariser (spec 001). Smoke < 3 min, full < 20 min."""
+
+from analysis.config import Param, common_schema
+
+SCHEMA = {
+    **common_schema(("embedded", "torchvision")),
+    # toy (spec 3.1)
+    "toy_n": Param(400, 1000, kind=int, low=20, help="toy training points (moons / blobs)"),
+    "toy_steps": Param(300, 2000, kind=int, low=1, help="full-batch Adam steps on the toy"),
+    "toy_eps": Param([0.3], [0.1, 0.2, 0.3], kind=list, positive=True,
+                     help="toy training radii eps (true L2 radii); the first is plotted"),
+    "toy_eta": Param(0.05, kind=float, low=0.0, high=1.0, help="fixed eta on the toy"),
+    "toy_test": Param(24, 100, kind=int, low=6, help="toy test points for r*, r_loc"),
+    "toy_rays": Param(120, 720, kind=int, low=8, help="rays of the exact-radius search"),
+    "toy_step": Param(0.02, 0.01, kind=float, positive=True, help="ray marching step"),
+    "toy_loc_grid": Param([24, 8], [48, 12], kind=list, low=1,
+                          help="polar grid (angles, radii) of the local sup in r_loc"),
+    # MNIST (spec 3.2)
+    "n_train": Param(1000, 4000, kind=int, low=10, help="MNIST training images"),
+    "n_test": Param(200, 1000, kind=int, low=10, help="MNIST test images"),
+    "epochs": Param(3, 8, kind=int, low=1, help="epochs of each MNIST model"),
+    "batch_size": Param(32, kind=int, low=1, help="SGD batch size (document: 32)"),
+    "lr": Param(0.05, 0.01, kind=float, positive=True,
+                help="SGD learning rate (document: 0.01; smoke 0.05 so 3 epochs learn)"),
+    "estimator": Param("rp", kind=str, choices=("rp", "exact", "subbatch", "exact_svd"),
+                       help="Jacobian-norm estimator of the regulariser"),
+    "delta_over_eps": Param(1e-3, kind=float, positive=True, help="document's delta_m/eps"),
+    "eta_min": Param(0.002, kind=float, positive=True, high=1.0),
+    "eta_max": Param(0.006, kind=float, positive=True, high=1.0),
+    "eta_max_grid": Param([], [0.06], kind=list, positive=True,
+                          help="extra eta_max values (sensitivity row)"),
+    "hoffman_lams": Param([0.05], [0.01, 0.1], kind=list, low=0.0,
+                          help="Hoffman lambda grid; the one closest in clean accuracy is kept"),
+    # attacks (spec 3.3)
+    "n_attack": Param(48, 200, kind=int, low=4, help="test images attacked"),
+    "pgd_steps": Param(20, 40, kind=int, low=1, help="PGD-Linf iterations (document: 40)"),
+    "eps_linf": Param([0.1, 0.2, 0.3], kind=list, positive=True),
+    "eps_l2": Param([1.0, 2.0], [0.5, 1.0, 1.5, 2.0, 3.0], kind=list, positive=True),
+    "l2_steps": Param(10, 30, kind=int, low=1, help="PGD-L2 iterations"),
+    "n_minnorm": Param(12, 60, kind=int, low=2, help="images for the minimal-distance search"),
+    "minnorm_attacks": Param(["deepfool", "pgd_l2"], ["deepfool", "cw", "pgd_l2"], kind=list,
+                             choices=("deepfool", "cw", "pgd_l2", "fgv"),
+                             help="attacks of the minimal-distance search"),
+    "cost_batches": Param(2, 4, kind=int, low=1, help="batches timed per estimator"),
+}

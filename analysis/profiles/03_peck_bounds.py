@@ -1,0 +1,45 @@
+"""Parameters of chapter 03, Peck (2017): lower bounds on adversarial perturbation norms.
+
+``smoke`` runs in under 3 minutes on a 2-core CPU (the nbval reference); ``full`` is the book's
+run (under 20 minutes on the same machine). The thesis's sizes (100 random classifiers per
+configuration, 10 000 test images, 10k training iterations) are scaled down as stated here and
+in the chapter.
+"""
+
+from analysis.config import Param, common_schema
+
+SCHEMA = {
+    **common_schema(("embedded", "torchvision")),
+    # X1 / X2: random linear classifiers and random tanh MLPs
+    "x1_classifiers": Param(20, 100, kind=int, low=1, help="random linear classifiers per row"),
+    "x1_samples": Param(10, 10, kind=int, low=1, help="samples per linear classifier"),
+    "x2_rows": Param([1, 4, 8], [1, 2, 3, 4, 5, 6, 7, 8], kind=list, low=1, high=8,
+                     help="rows of Table 4.2 run"),
+    "x2_mlps": Param(4, 20, kind=int, low=1, help="random MLPs per row (thesis: 100; row 8: 10)"),
+    "x2_exact_mlps": Param(2, 4, kind=int, low=0,
+                           help="MLPs of each 2-D row also searched exhaustively (ray search)"),
+    # X3 / X4: trained tanh MLPs and the margin regulariser
+    "x3_sets": Param(["iris"], ["iris", "wine", "spambase_like"], kind=list,
+                     choices=("iris", "wine", "spambase_like"), help="tabular data sets"),
+    "x3_epochs": Param(150, 300, kind=int, low=1, help="training epochs of the tanh MLPs"),
+    "x4_ells": Param([0.0, 1.0], [0.0, 0.01, 0.1, 1.0, 10.0], kind=list, low=0.0,
+                     help="regularisation weights ℓ of Fig 4.3"),
+    "x4_radius": Param(0.5, 0.5, kind=float, positive=True,
+                       help="L2 budget (standardised units) of the FGS/FGV error rate"),
+    # X5 / X6: CNNs
+    "mnist_train": Param(2000, 4000, kind=int, low=100, help="MNIST training images"),
+    "n_eval": Param(200, 1000, kind=int, low=10, help="test images bounded and attacked by FGS"),
+    "lenet_epochs": Param(5, 10, kind=int, low=1,
+                          help="LeNet epochs (Adam 1e-3, batch 64): smoke 157, full 625 steps"),
+    "lrn_variants": Param(["pool1"], ["pool1", "pool2", "both"], kind=list,
+                          choices=("pool1", "pool2", "both"), help="LeNet-LRN variants"),
+    "fgs_steps": Param(14, 25, kind=int, low=1, help="FGS bisection steps (ε ≤ 100/255)"),
+    "n_strong": Param(20, 150, kind=int, low=0, help="test images attacked by the strong attacks"),
+    "strong_attacks": Param(["deepfool"], ["deepfool", "pgd_l2", "cw"], kind=list,
+                            choices=("deepfool", "pgd_l2", "cw", "lbfgs", "fgv"),
+                            help="strong minimum-norm attacks (analysis.attacks.min_norm)"),
+    "nin_width": Param(8, 12, kind=int, low=1, help="NIN-lite width w"),
+    "nin_train": Param(2000, 8000, kind=int, low=100, high=60000,
+                       help="Fashion-MNIST training images of NIN-lite"),
+    "nin_epochs": Param(4, 3, kind=int, low=1, help="NIN-lite epochs (Adam 3e-3, batch 32)"),
+}

@@ -1,0 +1,50 @@
+"""Parameters of chapter 05, Mustafa, Vandermeulen & Kloft (2020): input-Hessian (Cross-Hölder)
+regularisation, Theorem 2's certificate, the Hessian-norm estimators.
+
+``smoke`` runs in under 3 minutes on a 2-core CPU (the nbval reference); ``full`` is the book's
+run (target: under 20 minutes on an idle 2-core CPU). MNIST is the embedded 4 000/1 000 sample
+(``data_source="torchvision"`` for the full set); Fashion-MNIST is the full official set of which
+``fmnist_n_train`` training images are used (stratified subsample, for training time).
+Radii ε are L2 in *standardised* units (pixels minus the training mean, divided by the training
+standard deviation; erratum E13); ε_px = σ·ε.
+"""
+
+from analysis.config import Param, common_schema
+
+SCHEMA = {
+    **common_schema(("embedded", "torchvision")),
+    "fmnist_source": Param("debian", kind=str, choices=("debian", "torchvision"),
+                           help="source of Fashion-MNIST (the full official set)"),
+    "mnist_n_train": Param(1000, 4000, kind=int, low=100, high=60000,
+                           help="MNIST training images (stratified; the embedded set has 4000)"),
+    "fmnist_n_train": Param(1000, 8000, kind=int, low=100, high=60000,
+                            help="Fashion-MNIST training images (stratified subsample)"),
+    "n_test": Param(100, 300, kind=int, low=10, help="test images attacked per model"),
+    "width": Param(0.25, 0.25, kind=float, positive=True,
+                   help="channel multiplier of the SWISH CNN (1 = the document's network)"),
+    "fc": Param(64, 64, kind=int, low=1, help="hidden FC width (200 in the document)"),
+    "epochs": Param(3, 8, kind=int, low=1, help="training epochs of every CNN"),
+    "batch_size": Param(32, 128, kind=int, low=1,
+                        help="minibatch size (smoke: 32, so that 1000 images give enough steps)"),
+    "ch_classes": Param(1, 1, kind=int, low=1, high=9,
+                        help="wrong classes regularised per example (runner-ups; 9 = all)"),
+    "ch_iters": Param(3, 10, kind=int, low=1, help="power-iteration steps T of CH training"),
+    "at_steps": Param(3, 7, kind=int, low=1, help="PGD steps of adversarial training"),
+    "pgd_steps": Param(10, 50, kind=int, low=1, help="PGD iterations of the evaluation"),
+    "pgd_restarts": Param(1, 1, kind=int, low=1, help="PGD random restarts (document: 10)"),
+    "eps": Param([2.0, 4.0, 6.0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], kind=list, low=0.0,
+                 help="L2 radii (standardised units) of the robustness curves"),
+    "fig3_points": Param(100, 500, kind=int, low=10, help="test points of Fig. 3"),
+    "fig3_iters": Param(20, 100, kind=int, low=5, help="power iterations for |Hv*| (Fig. 3)"),
+    "est_points": Param(50, 200, kind=int, low=5,
+                        help="test points of the estimator table (erratum E10)"),
+    "mlp_hidden": Param(64, 64, kind=int, low=4, help="hidden units of the certified SWISH MLP"),
+    "mlp_epochs": Param(3, 10, kind=int, low=1, help="training epochs of the SWISH MLPs"),
+    "cert_points": Param(50, 200, kind=int, low=5,
+                         help="test points of the certificate-vs-attack comparison"),
+    "cert_attack_steps": Param(30, 100, kind=int, low=5,
+                               help="PGD steps per bisection step of the min-norm attack"),
+    "time_repeats": Param(2, 5, kind=int, low=1, help="rounds of the per-batch step timing"),
+    "literal_batch": Param(4, 16, kind=int, low=1, high=128,
+                           help="examples timed for the literal Alg. 1 step (scaled to 128)"),
+}

@@ -1,0 +1,329 @@
+"""Cross-Lipschitz / Cross-Hölder regularisers, HVPs, estimators, Danskin, PGD curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.models.swish import SwishCNN, SwishMLP, n_params
+from analysis.regularizers import crossholder as ch
+
+torch.set_num_threads(1)
+
+
+def _mlp(d: int = 8, h: int = 6, k: int = 4, seed: int = 0) -> SwishMLP:
+    torch.manual_seed(seed)
+    return SwishMLP(d, hidden=h, num_classes=k).double()
+
+
+def _data(n: int = 5, d: int = 8, k: int = 4, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, d, generator=gen, dtype=torch.float64),
+            torch.randint(0, k, (n,), generator=gen))
+
+
+def _dense_hessian(model, x0: torch.Tensor, y: int, j: int) -> torch.Tensor:
+    def f(z: torch.Tensor) -> torch.Tensor:
+        out = model(z.reshape(1, *x0.shape))[0]
+        return out[y] - out[j]
+
+    return torch.autograd.functional.hessian(f, x0.reshape(-1), vectorize=True)
+
+
+def test_architecture_parameter_counts() -> None:
+    assert n_params(SwishCNN()) == 312_202  # the document's C&W network (spec section 3)
+    assert n_params(SwishCNN(width=0.25, fc=64)) == 25_410
+    out = SwishCNN(width=0.25, fc=64)(torch.rand(3, 1, 28, 28))
+    assert out.shape == (3, 10)
+    with pytest.raises(ValueError):
+        SwishCNN(activation="gelu")
+
+
+def test_hvp_against_finite_differences() -> None:
+    model = _mlp()
+    x, y = _data()
+    js = ch.select_classes(model(x), y, "all")
+    xr, _, g = ch.margin_graph(model, x, y, js)
+    gen = torch.Generator().manual_seed(1)
+    v = torch.randn(xr.shape, generator=gen, dtype=torch.float64)
+    (hv,) = torch.autograd.grad(g, xr, grad_outputs=v)
+    h = 1e-4
+
+    def grad_at(z: torch.Tensor) -> torch.Tensor:
+        _, _, gz = ch.margin_graph(model, z, y, js)
+        return gz.detach()
+
+    # central difference of ∇f along v (each replicated row moves its own x)
+    vx = v.reshape(x.shape[0], js.shape[1], -1)
+    rel = []
+    for s in range(js.shape[1]):
+        fd = (grad_at(x + h * vx[:, s]) - grad_at(x - h * vx[:, s])) / (2 * h)
+        fd = fd.reshape(x.shape[0], js.shape[1], -1)[:, s]
+        ex = hv.reshape(x.shape[0], js.shape[1], -1)[:, s]
+        rel.append(float((fd - ex).norm() / ex.norm()))
+    assert max(rel) <= 1e-6
+
+
+def test_hvp_against_dense_hessian_on_quarter_width_cnn() -> None:
+    torch.manual_seed(0)
+    model = SwishCNN(width=0.25, fc=64).double()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 1, 28, 28, generator=gen, dtype=torch.float64)
+    y = torch.tensor([3])
+    js = torch.tensor([[7]])
+    xr, _, g = ch.margin_graph(model, x, y, js)
+    v = torch.randn(xr.shape, generator=gen, dtype=torch.float64)
+    (hv,) = torch.autograd.grad(g, xr, grad_outputs=v)
+    hd = _dense_hessian(model, x[0], 3, 7)
+    assert float((hd - hd.T).abs().max()) <= 1e-12
+    err = (hv.reshape(-1) - hd @ v.reshape(-1)).norm() / hv.norm()
+    assert float(err) <= 1e-10
+
+
+def test_power_and_ascent_against_eigvalsh() -> None:
+    model = _mlp(d=10, h=8, k=3, seed=2)
+    x, y = _data(n=6, d=10, k=3, seed=2)
+    js = ch.select_classes(model(x), y, 1)
+    xr, _, g = ch.margin_graph(model, x, y, js)
+
+    def mv(v: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(g, xr, grad_outputs=v, retain_graph=True)[0]
+
+    v0 = torch.randn(xr.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    vp = ch.estimate_top_direction(mv, v0, 500, "power")
+    va = ch.estimate_top_direction(mv, v0, 10, "ascent", 0.1)
+    np_, na = mv(vp).norm(dim=1), mv(va).norm(dim=1)
+    checked = 0
+    for b in range(6):
+        ev = torch.linalg.eigvalsh(_dense_hessian(model, x[b], int(y[b]), int(js[b, 0])))
+        lam = float(ev.abs().max())
+        assert float(np_[b]) <= lam * (1 + 1e-10) and float(na[b]) <= lam * (1 + 1e-10)
+        if float(ev.abs().sort().values[-2]) / lam < 0.97:
+            checked += 1
+            assert float(np_[b]) == pytest.approx(lam, rel=1e-4)
+    assert checked >= 3
+    assert torch.allclose(vp.norm(dim=1), torch.ones(6, dtype=torch.float64))
+    with pytest.raises(ValueError):
+        ch.estimate_top_direction(mv, v0, 3, "lanczos")
+
+
+def test_literal_ascent_is_scale_dependent() -> None:
+    # H = diag(s·[1, 0.9, ...]): the ascent step is ≈ o·‖H‖, so at small scale it stays near v0
+    d = 50
+    base = torch.linspace(1.0, 0.1, d, dtype=torch.float64)
+    v0 = torch.randn(4, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    frac = {}
+    for scale in (5.0, 1e-3):
+        diag = base * scale
+
+        def mv(v: torch.Tensor, diag=diag) -> torch.Tensor:
+            return v * diag
+
+        v = ch.estimate_top_direction(mv, v0, 10, "ascent", 0.1)
+        vp = ch.estimate_top_direction(mv, v0, 10, "power")
+        frac[scale] = (float(mv(v).norm(dim=1).mean() / scale),
+                       float(mv(vp).norm(dim=1).mean() / scale))
+    assert frac[5.0][0] > frac[1e-3][0] + 0.2  # ascent recovers more of ‖H‖ at large scale
+    assert frac[5.0][1] == pytest.approx(frac[1e-3][1], rel=1e-9)  # power is scale-free
+
+
+def test_danskin_gradient_against_finite_difference() -> None:
+    model = _mlp(d=6, h=5, k=3, seed=4)
+    x, y = _data(n=1, d=6, k=3, seed=4)
+    j = int(ch.select_classes(model(x), y, 1)[0, 0])
+    params = list(model.parameters())
+    gen = torch.Generator().manual_seed(5)
+    direction = [torch.randn(p.shape, generator=gen, dtype=torch.float64) for p in params]
+
+    def spec_norm() -> tuple[float, torch.Tensor, float]:
+        ev, vecs = torch.linalg.eigh(_dense_hessian(model, x[0], int(y[0]), j))
+        i = int(ev.abs().argmax())
+        srt = ev.abs().sort().values
+        return float(ev.abs()[i]), vecs[:, i], float((srt[-1] - srt[-2]) / srt[-1])
+
+    lam, vstar, gap = spec_norm()
+    assert gap > 1e-3
+    xr, _, g = ch.margin_graph(model, x, y, torch.tensor([[j]]))
+    (hv,) = torch.autograd.grad(g, xr, grad_outputs=vstar.reshape(xr.shape), create_graph=True)
+    grads = torch.autograd.grad(hv.norm(), params, allow_unused=True)  # logit bias: unused
+    analytic = sum(float((gp * dp).sum()) for gp, dp in zip(grads, direction) if gp is not None)
+    h = 1e-5
+    vals = []
+    for sgn in (1, -1):
+        with torch.no_grad():
+            for p, dp in zip(params, direction):
+                p.add_(sgn * h * dp)
+        vals.append(spec_norm()[0])
+        with torch.no_grad():
+            for p, dp in zip(params, direction):
+                p.sub_(sgn * h * dp)
+    fd = (vals[0] - vals[1]) / (2 * h)
+    assert abs(fd - analytic) <= 1e-4 * abs(analytic)
+
+
+def test_replicated_batch_equals_per_example() -> None:
+    model = _mlp()
+    x, y = _data(n=4)
+    js = ch.select_classes(model(x), y, "all")
+    xr, m, g = ch.margin_graph(model, x, y, js)
+    v = torch.randn(xr.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    (hv,) = torch.autograd.grad(g, xr, grad_outputs=v)
+    s = js.shape[1]
+    for b in range(4):
+        for k in range(s):
+            row = b * s + k
+            xb = x[b:b + 1].clone().requires_grad_(True)
+            out = model(xb)
+            mb = out[0, y[b]] - out[0, js[b, k]]
+            (gb,) = torch.autograd.grad(mb, xb, create_graph=True)
+            (hb,) = torch.autograd.grad(gb, xb, grad_outputs=v[row:row + 1])
+            assert float((gb.detach() - g[row].detach()).abs().max()) <= 1e-12
+            assert float((hb - hv[row]).abs().max()) <= 1e-12
+            assert abs(float(mb.detach() - m[row].detach())) <= 1e-12
+
+
+def test_relu_hessian_is_zero_swish_is_not() -> None:
+    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
+    y = torch.tensor([0, 1])
+    js = torch.tensor([[2], [3]])
+    norms = {}
+    for act in ("relu", "swish"):
+        torch.manual_seed(0)
+        model = SwishCNN(width=0.25, fc=16, activation=act).double()
+        xr, _, g = ch.margin_graph(model, x, y, js)
+        v = torch.randn(xr.shape, dtype=torch.float64)
+        hv = torch.autograd.grad(g, xr, grad_outputs=v, allow_unused=True)[0]
+        norms[act] = 0.0 if hv is None else float(hv.abs().max())
+    assert norms["relu"] == 0.0
+    assert norms["swish"] > 1e-6
+
+
+def test_select_classes() -> None:
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0], [5.0, 4.0, 0.0, -1.0]])
+    y = torch.tensor([1, 0])
+    assert ch.select_classes(logits, y, 1).tolist() == [[3], [1]]
+    assert sorted(ch.select_classes(logits, y, "all")[0].tolist()) == [0, 2, 3]
+    with pytest.raises(ValueError):
+        ch.select_classes(logits, y, 4)
+
+
+def test_loss_identities() -> None:
+    model = _mlp()
+    x, y = _data(n=6)
+    logits = model(x)
+    params = list(model.parameters())
+    for classes in (1, "all"):
+        torch.manual_seed(0)
+        r_ch, _ = ch.CrossHolder(0.3, 0.0, classes=classes)(model, x, y, logits)
+        r_cl, _ = ch.CrossLipschitz(0.3, classes=classes)(model, x, y, logits)
+        g_ch = torch.autograd.grad(r_ch, params, allow_unused=True)
+        g_cl = torch.autograd.grad(r_cl, params, allow_unused=True)
+        assert abs(float((r_ch - r_cl).detach())) <= 1e-12
+        assert all((a is None and b is None) or float((a - b).abs().max()) <= 1e-12
+                   for a, b in zip(g_ch, g_cl))
+    r0, _ = ch.CrossHolder(0.0, 0.5, iters=3)(model, x, y, logits)
+    assert float(r0) == 0.0
+    # value equals the definition: λ1 mean_i Σ_j (‖∇f⁽ʲ⁾‖ + λ2 ‖H v̂‖)
+    reg = ch.CrossHolder(0.7, 0.5, classes="all", iters=4)
+    torch.manual_seed(3)
+    val, stats = reg(model, x, y, logits)
+    torch.manual_seed(3)
+    t = reg.terms(model, x, y, logits)
+    manual = 0.7 * (t["grad_norm"] + 0.5 * t["hess_norm"]).sum(1).mean()
+    assert abs(float(val - manual)) <= 1e-12
+    assert stats["K"] > 0 and stats["G"] > 0
+    with pytest.raises(ValueError):
+        ch.CrossHolder(-1.0)
+    with pytest.raises(ValueError):
+        ch.CrossHolder(1.0, estimator="exact")
+
+
+def test_hessian_term_theta_gradient_with_fixed_v() -> None:
+    # d/dθ ‖H_θ v‖ with v fixed, against central differences (third-order derivatives)
+    model = _mlp(seed=6)
+    x, y = _data(n=3, seed=6)
+    js = ch.select_classes(model(x), y, 1)
+    v = torch.randn(3, 8, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    params = list(model.parameters())
+    direction = [torch.randn(p.shape, generator=torch.Generator().manual_seed(i),
+                             dtype=torch.float64) for i, p in enumerate(params)]
+
+    def term(create: bool) -> torch.Tensor:
+        xr, _, g = ch.margin_graph(model, x, y, js)
+        (hv,) = torch.autograd.grad(g, xr, grad_outputs=v, create_graph=create)
+        return hv.norm(dim=1).sum()
+
+    grads = torch.autograd.grad(term(True), params, allow_unused=True)
+    analytic = sum(float((a * b).sum()) for a, b in zip(grads, direction) if a is not None)
+    h = 1e-5
+    vals = []
+    for sgn in (1, -1):
+        with torch.no_grad():
+            for p, dp in zip(params, direction):
+                p.add_(sgn * h * dp)
+        vals.append(float(term(False)))
+        with torch.no_grad():
+            for p, dp in zip(params, direction):
+                p.sub_(sgn * h * dp)
+    fd = (vals[0] - vals[1]) / (2 * h)
+    assert abs(fd - analytic) <= 1e-5 * max(1.0, abs(analytic))
+
+
+def test_hein_cross_lipschitz_matches_definition() -> None:
+    model = _mlp()
+    x, y = _data(n=3)
+    val, _ = ch.CrossLipschitz(1.0, variant="hein")(model, x, y)
+    tot = 0.0
+    for b in range(3):
+        xb = x[b:b + 1].clone().requires_grad_(True)
+        out = model(xb)[0]
+        jac = torch.stack([torch.autograd.grad(out[c], xb, retain_graph=True)[0].reshape(-1)
+                           for c in range(4)])
+        tot += sum(float(((jac[l] - jac[m]) ** 2).sum()) for l in range(4) for m in range(4)) / 16
+    assert float(val) == pytest.approx(tot / 3, rel=1e-12)
+
+
+def test_robust_curves_on_linear_model_with_known_distance() -> None:
+    # binary linear model: exact L2 distance to the boundary is |w·x + b| / ‖w‖ (box=None)
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(5, 2).double()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 5, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        out = lin(x)
+    y = out.argmax(1)
+    w = lin.weight[0] - lin.weight[1]
+    dist = ((out[:, 0] - out[:, 1]).abs() / w.norm()).detach()
+    eps = [0.05, 0.2, 0.5]
+    rc = ch.robust_curves(lin, x, y, eps, steps=20, restarts=1, box=None)
+    for i, e in enumerate(eps):
+        alive = rc.alive_ce[i] & rc.alive_cw[i]
+        d = dist.numpy()
+        assert np.all(d[~alive] <= 1.01 * e)  # broken points really are within ε
+        assert np.all(d[alive] >= 0.99 * e)  # points at ≥ 1.01 ε survive, those ≤ 0.99ε fall
+        assert rc.per_example[i] <= rc.min_of_two[i] + 1e-12
+    assert np.all(np.diff(rc.ce) <= 0) and np.all(np.diff(rc.cw) <= 0)
+    assert rc.per_example[0] < 1.0  # the test is not vacuous
+
+
+def test_time_steps_and_pgd_training() -> None:
+    model = _mlp(d=8, h=6, k=3).float()
+    x = torch.rand(16, 8)
+    y = torch.randint(0, 3, (16,), generator=torch.Generator().manual_seed(0))
+    obj = ch.PGDTraining(0.5, steps=5, box=(0.0, 1.0))
+    model.train()
+    torch.manual_seed(0)
+    xa = obj.attack(model, x, y)
+    assert model.training
+    assert float((xa - x).reshape(16, -1).norm(dim=1).max()) <= 0.5 * (1 + 1e-6)
+    assert float(xa.min()) >= 0.0 and float(xa.max()) <= 1.0
+    ce = torch.nn.functional.cross_entropy
+    assert float(ce(model(xa), y)) > float(ce(model(x), y))  # the attack ascends the loss
+    loss, info = obj(model, x, y)
+    assert torch.isfinite(loss) and 0 <= info["adv_acc"] <= 1
+    t = ch.time_steps(model, x, y, {"plain": None, "ch": ch.CrossHolder(0.1, 0.5, iters=2),
+                                    "at": obj}, repeats=2)
+    assert set(t) == {"plain", "ch", "at"} and all(v > 0 for v in t.values())
+    with pytest.raises(ValueError):
+        ch.PGDTraining(0.0)

@@ -1,0 +1,334 @@
+"""Fisher-Rao geometry, Jacobians and certificates (spec 001 §5, checks 1-6), float64."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.optimize import minimize
+from torch import nn
+
+from analysis.bounds import fisher as fb
+
+torch.set_default_dtype(torch.float64)
+
+
+def _dirichlet(n: int, k: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    e = -torch.log(torch.rand(n, k, generator=g))
+    return e / e.sum(1, keepdim=True)
+
+
+def _mlp(n_in: int = 5, k: int = 4, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(n_in, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(),
+                         nn.Linear(16, k)).double()
+
+
+# --------------------------------------------------------------------------- 1. metric
+
+
+def test_metric_identities_and_rho():
+    k = 5
+    th = _dirichlet(200, k)
+    g = torch.Generator().manual_seed(1)
+    v = torch.randn(200, k, generator=g)
+    v = v - v.mean(1, keepdim=True)  # tangent: sum zero
+    amb = fb.fim_ambient_norm2(th, v)
+    G = fb.fim_coords(th)
+    coords = torch.einsum("bi,bij,bj->b", v[:, :-1], G, v[:, :-1])
+    dmu = v / th.sqrt()  # d(2√θ) = dθ/√θ
+    sph = dmu.pow(2).sum(1)
+    _, dt = torch.func.jvp(lambda t: fb.stereo(t), (th,), (v,))
+    rho = fb.rho_from_probs(th)
+    chart = rho**2 * dt.pow(2).sum(1)
+    for other in (coords, sph, chart):
+        assert torch.allclose(other, amb, rtol=1e-10, atol=0)
+    # the document's rho, 1 - sqrt(theta_K) and 2/(|t/2|^2 + 1) agree
+    t = fb.stereo(th)
+    conf = 2.0 / ((t / 2).pow(2).sum(1) + 1)
+    assert torch.allclose(fb.rho_document(th), rho, rtol=1e-12, atol=0)
+    assert torch.allclose(conf, rho, rtol=1e-12, atol=0)
+    assert torch.allclose(fb.rho_from_logits(th.log()), rho, rtol=1e-12, atol=0)
+
+
+# --------------------------------------------------------------------------- 2. distance
+
+
+_GL = (0.5 - 0.5 * 0.6**0.5, 0.5, 0.5 + 0.5 * 0.6**0.5)  # Gauss-Legendre, 3 nodes on [0, 1]
+_GW = (5 / 18, 8 / 18, 5 / 18)
+
+
+def _fim_path_length(logits_path: torch.Tensor) -> torch.Tensor:
+    """FIM length of the polygon that is straight in θ between the given points.
+
+    Each segment is a real path on the simplex, so the total is never below the geodesic
+    distance (up to the tiny 3-node Gauss-Legendre error of each segment's smooth integrand).
+    """
+    th = F.softmax(logits_path, -1)
+    dth = th[1:] - th[:-1]
+    gl = torch.tensor(_GL)
+    pts = th[:-1, None, :] + gl[None, :, None] * dth[:, None, :]
+    speed = (dth[:, None, :].pow(2) / pts).sum(-1).sqrt()
+    return (speed * torch.tensor(_GW)).sum()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_closed_form_equals_optimised_geodesic(seed):
+    k, segs = 3, 64
+    th = _dirichlet(2, k, seed=10 + seed)
+    a, b = th[0].log(), th[1].log()
+    s = torch.linspace(0, 1, segs + 1)[1:-1, None]
+    bump = torch.sin(math.pi * s) * torch.tensor([0.5, -0.5, 0.0])  # a detour to remove
+    inner = ((1 - s) * a + s * b + bump).requires_grad_()
+    opt = torch.optim.LBFGS([inner], max_iter=300, tolerance_grad=1e-12, tolerance_change=1e-15,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        ln = _fim_path_length(torch.cat([a[None], inner, b[None]]))
+        ln.backward()
+        return ln
+
+    start = float(_fim_path_length(torch.cat([a[None], inner.detach(), b[None]])))
+    opt.step(closure)
+    num = float(_fim_path_length(torch.cat([a[None], inner.detach(), b[None]])))
+    exact = float(fb.fisher_rao(th[0], th[1]))
+    assert start - exact > 1e-3 * exact  # the optimisation had something to do
+    assert abs(num - exact) <= 1e-3 * exact
+    assert num >= exact * (1 - 1e-9)  # a path is never shorter than the geodesic
+
+
+def test_arcsin_arccos_agree_and_local_expansions():
+    p, q = _dirichlet(500, 6, 2), _dirichlet(500, 6, 3)
+    d1, d2 = fb.fisher_rao(p, q), fb.fisher_rao_arccos(p, q)
+    big = d1 > 1e-3
+    assert bool(big.all())
+    assert torch.allclose(d1, d2, rtol=0, atol=1e-7)
+    # local expansions: d ~ sqrt(2 KL), D_r ~ (r/2) d^2 (eq. 2)
+    th = _dirichlet(50, 6, 4)
+    g = torch.Generator().manual_seed(5)
+    v = torch.randn(50, 6, generator=g)
+    v = v - v.mean(1, keepdim=True)
+    h = 1e-5
+    q2 = th + h * v * th.min(1, keepdim=True).values
+    d = fb.fisher_rao(th, q2)
+    kl = (th * (th / q2).log()).sum(1)
+    assert torch.allclose(d, (2 * kl).sqrt(), rtol=1e-3)
+    for r in (0.5, 2.0):
+        assert torch.allclose(fb.renyi(th, q2, r), 0.5 * r * d**2, rtol=1e-3)
+
+
+def test_distance_finite_gradient_at_coincidence():
+    th = _dirichlet(3, 4).requires_grad_()
+    d = fb.fisher_rao(th, th.detach().clone()).sum()
+    (gr,) = torch.autograd.grad(d, th)
+    assert torch.isfinite(gr).all()
+
+
+# --------------------------------------------------------------------------- 3. boundary
+
+
+def _brute_boundary_k3(theta: np.ndarray) -> float:
+    """min over B of d(θ, φ): B is three segments (a, a, 1 - 2a), a in [1/3, 1/2], permuted."""
+    best = math.inf
+    u = np.sqrt(theta)
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        kk = 3 - i - j
+
+        def f(a, i=i, j=j, kk=kk):
+            a = np.atleast_1d(np.clip(a, 1 / 3, 0.5))
+            val = np.sqrt(a) * (u[i] + u[j]) + np.sqrt(np.maximum(1 - 2 * a, 0)) * u[kk]
+            return 2 * np.arccos(np.clip(val, -1, 1))
+
+        grid = np.linspace(1 / 3, 0.5, 20001)
+        vals = f(grid)
+        a0 = grid[vals.argmin()]
+        res = minimize(lambda z: float(f(z[0])[0]), [a0], method="Nelder-Mead",
+                       options={"xatol": 1e-12, "fatol": 1e-14})
+        best = min(best, float(res.fun), float(vals.min()))
+    return best
+
+
+def _brute_boundary_k4(theta: np.ndarray) -> float:
+    """B for K = 4: faces θ_i = θ_j = a ≥ θ_k = b, θ_l = 1 - 2a - b ≤ a (2-D), by grid + refine."""
+    u = np.sqrt(theta)
+    best = math.inf
+    for i, j in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)):
+        k, l = [c for c in range(4) if c not in (i, j)]
+
+        def f(a, b, i=i, j=j, k=k, l=l):
+            a, b = np.asarray(a, float), np.asarray(b, float)
+            c = 1 - 2 * a - b
+            ok = (b >= 0) & (c >= 0) & (b <= a) & (c <= a)
+            val = (np.sqrt(np.maximum(a, 0)) * (u[i] + u[j]) + np.sqrt(np.maximum(b, 0)) * u[k]
+                   + np.sqrt(np.maximum(c, 0)) * u[l])
+            return np.where(ok, 2 * np.arccos(np.clip(val, -1, 1)), 10.0)
+
+        aa, bb = np.meshgrid(np.linspace(0.25, 0.5, 401), np.linspace(0, 0.5, 401))
+        vals = f(aa, bb)
+        z0 = (aa.ravel()[vals.argmin()], bb.ravel()[vals.argmin()])
+        res = minimize(lambda z: float(f(z[0], z[1])), z0, method="Nelder-Mead",
+                       options={"xatol": 1e-12, "fatol": 1e-15, "maxiter": 4000})
+        best = min(best, float(res.fun), float(vals.min()))
+    return best
+
+
+def test_boundary_distance_matches_brute_force():
+    for th in _dirichlet(6, 3, 7):
+        assert abs(float(fb.boundary_distance(th)) - _brute_boundary_k3(th.numpy())) <= 1e-6
+    for th in _dirichlet(3, 4, 8):
+        assert abs(float(fb.boundary_distance(th)) - _brute_boundary_k4(th.numpy())) <= 1e-6
+
+
+def test_delta_is_an_upper_bound_equal_for_two_classes():
+    for k in (3, 4, 10):
+        th = _dirichlet(10_000, k, k)
+        db, de = fb.boundary_distance(th), fb.delta_center(th)
+        assert bool((de >= db - 1e-12).all())
+        assert float((de - db).max()) > 0.1  # strictly weaker for K > 2
+        assert float(db.max()) <= math.pi / 2 + 1e-12
+        assert float(de.max()) <= fb.delta_max(k) + 1e-12
+    th = _dirichlet(1000, 2, 9)
+    assert torch.allclose(fb.boundary_distance(th), fb.delta_center(th), atol=1e-12, rtol=0)
+    assert abs(fb.delta_max(10) - 2.498) < 1e-3
+
+
+def test_boundary_foot_is_in_b_at_the_distance():
+    th = _dirichlet(500, 5, 11)
+    foot = fb.boundary_foot(th)
+    top = torch.topk(foot, 2, dim=1).values
+    assert torch.allclose(top[:, 0], top[:, 1], atol=1e-14, rtol=0)
+    assert torch.allclose(foot.sum(1), torch.ones(500), atol=1e-14, rtol=0)
+    assert torch.allclose(fb.fisher_rao(th, foot), fb.boundary_distance(th), atol=1e-10, rtol=0)
+
+
+def test_delta_at_centre_is_zero_with_finite_gradient():
+    c = torch.full((1, 10), 0.1, requires_grad=True)
+    d = fb.delta_center(c)
+    (g,) = torch.autograd.grad(d.sum(), c)
+    assert float(d.detach()) == 0.0
+    assert torch.isfinite(g).all()
+
+
+# --------------------------------------------------------------------------- 4. pullback
+
+
+def test_pullback_identities_on_mlp():
+    model = _mlp(n_in=7, k=4)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 7, generator=g)
+    jac = fb.fisher_jacobians(model, x)
+    # finite difference of the Fisher-Rao distance along v
+    v = torch.randn(6, 7, generator=g)
+    v = v / v.norm(dim=1, keepdim=True)
+    h = 1e-5
+    with torch.no_grad():
+        d = fb.fisher_rao(F.softmax(model(x), -1), F.softmax(model(x + h * v), -1)) / h
+    jv = torch.einsum("bkn,bn->bk", jac.J_mu, v).norm(dim=1)
+    assert torch.allclose(d, jv, rtol=1e-3)
+    # singular values: J_mu = rho * J_t, rank <= m
+    s_mu = torch.linalg.svdvals(jac.J_mu)
+    s_t = torch.linalg.svdvals(jac.J_t)
+    assert torch.allclose(s_mu[:, :3], jac.rho[:, None] * s_t, rtol=1e-8)
+    assert bool((s_mu[:, 3] <= 1e-10 * s_mu[:, 0]).all())
+    # J_mu^T J_mu = J_s^T (diag θ - θθ^T) J_s = J_x^T G J_x (eq. 4)
+    th = jac.theta
+    cov = torch.diag_embed(th) - th[:, :, None] * th[:, None, :]
+    lhs = jac.J_mu.transpose(1, 2) @ jac.J_mu
+    rhs = jac.J_s.transpose(1, 2) @ cov @ jac.J_s
+    jx = (cov @ jac.J_s)[:, :3]  # ∂θ^{1..m}/∂x
+    eq4 = jx.transpose(1, 2) @ fb.fim_coords(th) @ jx
+    assert torch.allclose(lhs, rhs, atol=1e-12)
+    assert torch.allclose(lhs, eq4, atol=1e-10)
+    # J_t against autograd of the chart
+    jt_auto = torch.func.vmap(torch.func.jacrev(
+        lambda z: fb.stereo_logits(model(z[None]))[0]))(x)
+    assert torch.allclose(jac.J_t, jt_auto, rtol=1e-10, atol=1e-12)
+
+
+def test_pole_changes_chart_not_geometry():
+    model = _mlp(n_in=6, k=4, seed=3)
+    x = torch.randn(5, 6, generator=torch.Generator().manual_seed(2))
+    a, b = fb.fisher_jacobians(model, x, pole=-1), fb.fisher_jacobians(model, x, pole=0)
+    assert torch.allclose(a.spec_mu, b.spec_mu)
+    assert torch.allclose(a.rho * a.fro_t, b.rho * b.fro_t, rtol=1e-10)
+    assert not torch.allclose(a.fro_t, b.fro_t)
+
+
+# --------------------------------------------------------------------------- 5. norms
+
+
+def test_power_iteration_and_lanczos_match_svd():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 3 * 3, 10)).double()
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    jac = fb.fisher_jacobians(model, x)
+    pw = fb.spectral_norm_power(model, x, iters=100)
+    assert torch.allclose(pw, jac.spec_mu, rtol=1e-4)
+    assert bool((pw <= jac.spec_mu + 1e-9).all())
+    lz = fb.spectral_norm_lanczos(model, x[:1])
+    assert abs(lz - float(jac.spec_mu[0])) <= 1e-8 * float(jac.spec_mu[0])
+    m = 9
+    assert bool((jac.spec_t <= jac.fro_t + 1e-12).all())
+    assert bool((jac.fro_t <= math.sqrt(m) * jac.spec_t + 1e-12).all())
+
+
+# --------------------------------------------------------------------------- 6. certificates
+
+
+def test_lipschitz_bound_holds_and_conv_bound_is_above_operator_norm():
+    torch.manual_seed(4)
+    conv = nn.Conv2d(2, 3, 3)
+    model = nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 5),
+                          nn.ReLU(), nn.Linear(5, 4)).double()
+    ls = fb.lipschitz_logits(model)
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(200, 2, 8, 8, generator=g)
+    z = x + 0.05 * torch.randn(200, 2, 8, 8, generator=g)
+    with torch.no_grad():
+        ratio = (model(x) - model(z)).norm(dim=1) / (x - z).flatten(1).norm(dim=1)
+    assert float(ratio.max()) <= ls
+    # the conv layer alone: operator norm by power iteration <= k ||W_mat||
+    cm = nn.Sequential(conv).double()
+    conv.requires_grad_(False)
+    v = torch.randn(1, 2, 8, 8, generator=g)
+    for _ in range(60):
+        w = torch.nn.functional.conv_transpose2d(conv(v) - conv.bias[None, :, None, None],
+                                                 conv.weight)
+        v = w / w.norm()
+    op = float((conv(v) - conv.bias[None, :, None, None]).norm().detach())
+    assert op <= fb.lipschitz_logits(cm) + 1e-9
+    with pytest.raises(ValueError):
+        fb.lipschitz_logits(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)))
+
+
+def test_radii_ordering_on_2d_toy():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    x = torch.randn(12, 2, generator=torch.Generator().manual_seed(6)) * 0.7
+    r_star, x_star = fb.exact_radius_rays(model, x, n_rays=240, step=1e-2, r_max=6.0)
+    r_loc = fb.local_radius_2d(model, x, n_angles=48, n_radii=12, bisection=20)
+    rad = fb.certified_radii(model, x)
+    fin = torch.isfinite(r_star)
+    assert bool(fin.all())
+    assert bool((rad["r_glob"] <= r_loc + 1e-12).all())
+    assert bool((r_loc <= r_star * (1 + 1e-3)).all())
+    assert float((r_loc / r_star).median()) >= 0.2
+    assert bool((rad["r_margin"] <= r_star).all())
+    # the point found lies on the boundary: its top two probabilities (nearly) tie
+    with torch.no_grad():
+        db = fb.boundary_distance(F.softmax(model(x_star), -1))
+    assert float(db.max()) < 1e-4
+
+
+def test_radius_validation():
+    model = _mlp(n_in=3, k=2)
+    with pytest.raises(ValueError):
+        fb.exact_radius_rays(model, torch.zeros(2, 3))
+    with pytest.raises(ValueError):
+        fb.stereo(torch.full((1, 3), 1 / 3), pole=5)

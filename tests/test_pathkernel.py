@@ -1,0 +1,165 @@
+"""The exact discrete path kernel (spec §5.5-5.8): exactness with negative controls, the
+coefficient identity, kernel properties and the training-point discontinuity."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.func import jvp
+
+from analysis import pathkernel as PK
+
+
+def _blobs(m: int, d: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    centres = 2.0 * torch.randn(k, d, generator=g, dtype=torch.float64)
+    y = torch.arange(m) % k
+    return centres[y] + torch.randn(m, d, generator=g, dtype=torch.float64), y
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small float64 ops: one thread avoids thread-pool contention on a loaded machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def relu_run():
+    X, Y = _blobs(60, 6, 3, 0)
+    tr = PK.train_gd(X, Y, [6, 12, 3], lr=0.3, steps=15, activation="relu", loss="nll")
+    Xt, _ = _blobs(12, 6, 3, 1)  # held-out points
+    return tr, Xt
+
+
+def test_exact_kernel_equals_network_with_negative_controls(relu_run):
+    tr, Xt = relu_run
+    assert tr.losses[-1] < tr.losses[0] - 0.3  # the run trained (output moved by O(1))
+    km = PK.kernel_machine(tr, Xt, outputs="all", progress=False)
+    moved = float((km.network - km.offset).abs().max())
+    assert moved > 0.5
+    assert km.max_error < 1e-10
+    # the summed form (one VJP per step) gives the same output
+    km_sum = PK.kernel_machine(tr, Xt, outputs="all", per_point=False, progress=False)
+    assert (km_sum.output - km.output).abs().max() < 1e-12
+    # contributions sum to the output change
+    assert torch.allclose(km.contributions.sum(2) + km.offset, km.output, atol=1e-12)
+    # negative controls: step-start features and shuffled coefficients are visibly wrong
+    start = PK.kernel_machine(tr, Xt, outputs="all", method="start", progress=False)
+    assert start.max_error > 1e-4
+    shuf = PK.kernel_machine(tr, Xt, outputs="all", shuffle_coefficients=0, progress=False)
+    assert shuf.max_error > 1e-3
+    # the document's 100 uniform t: between the two
+    uni = PK.kernel_machine(tr, Xt, outputs="all", method="uniform", per_point=False,
+                            progress=False)
+    assert km.max_error < uni.max_error < start.max_error
+
+
+def test_coefficient_identity_every_step(relu_run):
+    tr, _ = relu_run
+    for s in range(tr.steps):
+        assert PK.coefficient_identity(tr, s) < 1e-12
+    # a broken identity is detected: replay with the wrong step size
+    tr_bad = PK.Trajectory(params=tr.params, batches=tr.batches, lrs=[1.01 * v for v in tr.lrs],
+                           X=tr.X, Y=tr.Y, activation="relu", loss="nll")
+    assert PK.coefficient_identity(tr_bad, 0) > 1e-6
+
+
+@pytest.mark.parametrize("variant", ["logits", "sgd", "random_last", "tanh2"])
+def test_exactness_variants(variant):
+    X, Y = _blobs(48, 5, 3, 2)
+    Xt, _ = _blobs(8, 5, 3, 3)
+    kw = dict(lr=0.2, steps=12)
+    if variant == "logits":
+        tr = PK.train_gd(X, Y, [5, 10, 3], loss="ce_logits", **kw)
+        tol = 1e-10
+    elif variant == "sgd":
+        tr = PK.train_gd(X, Y, [5, 10, 3], batch_size=10, seed=4, **kw)
+        assert len({tuple(b.tolist()) for b in tr.batches}) > 1
+        tol = 1e-10
+    elif variant == "random_last":
+        tr = PK.train_gd(X, Y, [5, 10, 3], zero_last=False, **kw)
+        tol = 1e-10
+    else:
+        tr = PK.train_gd(X, Y, [5, 8, 8, 3], activation="tanh", **kw)
+        tol = 1e-8
+    km = PK.kernel_machine(tr, Xt, outputs="all", n_gl=16 if variant == "tanh2" else 24,
+                           progress=False)
+    if variant == "random_last":
+        assert float(km.offset.std()) > 1e-3  # non-constant initial output, used as offset
+    assert km.max_error < tol, km.max_error
+    assert PK.kernel_machine(tr, Xt, outputs="all", method="start",
+                             progress=False).max_error > 100 * tol
+
+
+def test_output_jvp_matches_torch_func():
+    X, Y = _blobs(20, 4, 3, 5)
+    p = PK.init_mlp([4, 7, 7, 3], seed=1, zero_last=False)
+    g = torch.Generator().manual_seed(2)
+    V = tuple(torch.randn((3, *q.shape), generator=g, dtype=torch.float64) for q in p)
+    for act in ("relu", "tanh", "softplus"):
+        for loss in ("nll", "ce_logits"):
+            ours = PK.output_jvp(p, X, V, act, loss)
+            for j in range(3):
+                ref = jvp(lambda q, a=act, lo=loss: PK.model_output(q, X, a, lo), (p,),
+                          (tuple(v[j] for v in V),))[1]
+                assert torch.allclose(ours[j], ref, atol=1e-12)
+
+
+def test_symmetric_gram_is_psd():
+    X, Y = _blobs(30, 4, 2, 6)
+    tr = PK.train_gd(X, Y, [4, 6, 2], activation="tanh", lr=0.3, steps=5)
+    Xq, _ = _blobs(30, 4, 2, 7)
+    G = PK.dpk_gram(tr, Xq, output=0, n_gl=4)
+    assert torch.allclose(G, G.T, atol=1e-12)
+    assert torch.linalg.eigvalsh(G).min() > -1e-10
+    assert torch.linalg.matrix_rank(G) > 5
+
+
+def test_coefficient_signs():
+    X, Y = _blobs(40, 4, 3, 8)
+    tr = PK.train_gd(X, Y, [4, 8, 3], lr=0.3, steps=6, loss="nll")
+    for s in range(tr.steps):
+        a = tr.coefficients(s)
+        own = a.gather(1, tr.Y.view(-1, 1)).squeeze(1)
+        assert (own > 0).all() and torch.allclose(own, torch.full_like(own, 0.3 / 40))
+        assert a.abs().sum() == pytest.approx(own.sum().item())  # other classes: zero
+    # BCE: the sign of a_i is fixed by the label
+    Yb = (Y > 0).long()
+    trb = PK.train_gd(X, Yb, [4, 8, 1], lr=0.3, steps=6, loss="bce")
+    signs = torch.stack([torch.sign(trb.coefficients(s)[:, 0]) for s in range(trb.steps)])
+    assert (signs == (2 * Yb - 1).double()).all()
+    # MSE: signs change during training (the §17.3 counter-example)
+    trm = PK.train_gd(X, Y, [4, 8, 3], lr=0.1, steps=30, loss="mse", zero_last=False)
+    sm = torch.stack([torch.sign(trm.coefficients(s)) for s in range(trm.steps)])
+    assert ((sm != sm[0:1]) & (sm != 0)).any()
+
+
+def test_training_point_discontinuity_first_order():
+    """eq 14 (step-start features at training points) errs by O(ε) per unit of ε·N."""
+    X, Y = _blobs(30, 4, 3, 9)
+    errs = []
+    for lr, steps in ((0.4, 10), (0.2, 20), (0.1, 40)):
+        tr = PK.train_gd(X, Y, [4, 8, 3], activation="tanh", lr=lr, steps=steps)
+        errs.append(PK.kernel_machine(tr, X[:6], outputs="all", method="start",
+                                      progress=False).max_error)
+        # the path-integrated (asymmetric k', eq 16) form is exact at training points too
+        assert PK.kernel_machine(tr, X[:6], outputs="all", n_gl=16,
+                                 progress=False).max_error < 1e-9
+    r1, r2 = errs[0] / errs[1], errs[1] / errs[2]
+    assert 1.6 < r1 < 2.5 and 1.6 < r2 < 2.5, errs
+
+
+def test_parameter_norms_and_errors():
+    X, Y = _blobs(20, 3, 2, 10)
+    tr = PK.train_gd(X, Y, [3, 4, 2], lr=0.1, steps=3, zero_last=False)
+    r = PK.parameter_norms(tr)
+    assert r[0] == 1.0 and len(r) == 4 and math.isfinite(r[-1])
+    with pytest.raises(ValueError):
+        PK.train_gd(X, Y, [3, 4, 2], lr=0.1, steps=3, loss="hinge")
+    with pytest.raises(ValueError):
+        PK.path_nodes(tr.params[0], tr.params[1], X, method="simpson")
