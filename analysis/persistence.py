@@ -182,6 +182,8 @@ class NoiseBank:
 @torch.no_grad()
 def labels_of(model: Callable[[Tensor], Tensor], x: Tensor, batch_size: int = 4096) -> Tensor:
     """``argmax`` labels of ``x`` in chunks (the model is used as is: put it in eval mode)."""
+    if len(x) == 0:
+        return torch.zeros(0, dtype=torch.long, device=x.device)
     return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
@@ -327,6 +329,10 @@ def persistence(model: Callable[[Tensor], Tensor], x: Tensor, gamma: float = 0.7
     dev = x.device
     if labels is None:
         labels = labels_of(model, x, batch_size)
+    if B == 0:
+        empty = torch.zeros(0, dtype=torch.float64)
+        return BracketResult(sigma=empty, labels=labels.cpu(), evaluations=torch.zeros(0).long(),
+                             converged=torch.zeros(0, dtype=torch.bool))
     bank = NoiseBank(x.shape[1:], n_samples, seed=seed, common=common_random_numbers,
                      dtype=x.dtype, device=dev)
     evals = torch.zeros(B, dtype=torch.long)
@@ -496,7 +502,8 @@ ATTACKS = ("igsm", "bim", "mifgsm", "pgd", "fgsm", "rfgsm", "cw", "lbfgs")
 
 
 def targeted_attack(model: nn.Module, x: Tensor, y: Tensor, targets: Tensor, attack: str, *,
-                    seed: int = 0, lbfgs_bisection: int = 5) -> tuple[Tensor, Tensor]:
+                    seed: int = 0, lbfgs_bisection: int = 5,
+                    lbfgs_double: bool = True) -> tuple[Tensor, Tensor]:
     """Targeted adversarial examples; returns ``(x_adv, hit)`` with ``hit`` = the model labels
     ``x_adv`` as the target (only those count as adversarial examples).
 
@@ -504,7 +511,8 @@ def targeted_attack(model: nn.Module, x: Tensor, y: Tensor, targets: Tensor, att
     success; ``bim``/``pgd``/``mifgsm``/``rfgsm``: ε = 8/255, α = 2/255, 10 steps (PGD with a
     random start, MI-FGSM decay 1); ``fgsm``: ε = 8/255; ``cw``: c = 1, κ = 0, 50 Adam steps of
     0.01, one value of c; ``lbfgs``: Szegedy's box-constrained L-BFGS (``lbfgs_bisection``
-    bisection steps on c).
+    bisection steps on c; ``lbfgs_double=False`` optimises in the model's float32, faster
+    for CNNs).
     """
     from analysis import attacks as A
 
@@ -527,7 +535,7 @@ def targeted_attack(model: nn.Module, x: Tensor, y: Tensor, targets: Tensor, att
         r = A.cw_l2(model, x, y, steps=50, binary_steps=1, c_init=1.0, lr=0.01, kappa=0.0,
                     target=t)
     elif attack == "lbfgs":
-        r = A.lbfgs(model, x, y, target=t, bisection_steps=lbfgs_bisection)
+        r = A.lbfgs(model, x, y, target=t, bisection_steps=lbfgs_bisection, double=lbfgs_double)
     else:
         raise ValueError(f"unknown attack {attack!r}; valid: {ATTACKS}")
     hit = labels_of(model, r.x_adv) == t

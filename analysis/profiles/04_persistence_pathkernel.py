@@ -21,14 +21,14 @@ SCHEMA = {
     "mlp_epochs": Param(3, 21, kind=int, low=1, help="epochs of the 784-100-20-10 MLP (§5.1.1)"),
     "fc_epochs": Param(3, 21, kind=int, low=1, help="epochs of the FC networks of Table 1"),
     "cnn_epochs": Param(2, 5, kind=int, low=1, help="epochs of the C-Ch networks"),
-    "table1_nets": Param(["FC10-4", "FC10-0", "FC100-100-10", "C-4"],
+    "table1_nets": Param(["FC10-4", "FC10-0", "FC100-100-10", "C-2"],
                          ["FC10-4", "FC10-2", "FC10-0", "FC100-100-10", "FC200-200-10", "C-2",
                           "C-4", "C-8"],
                          kind=list, help="networks of Table 1 (FC10-k, FC100-100-10, "
                                          "FC200-200-10, C-Ch)"),
-    "table1_points": Param(5, 20, kind=int, low=1, help="natural and adversarial points per net"),
+    "table1_points": Param(4, 15, kind=int, low=1, help="natural and adversarial points per net"),
     "table1_samples": Param(100, 200, kind=int, low=10, help="Monte Carlo N for Table 1"),
-    "lbfgs_bisection": Param(3, 5, kind=int, low=1, help="bisection steps on c of L-BFGS"),
+    "lbfgs_bisection": Param(2, 4, kind=int, low=1, help="bisection steps on c of L-BFGS"),
     # Figs 9, 10, 13
     "freq_sigmas": Param(20, 50, kind=int, low=3, help="σ values in (0, 1.6) (Figs 9, 13)"),
     "freq_samples": Param(200, 1000, kind=int, low=10, help="samples per σ (Figs 9, 13)"),
@@ -61,7 +61,7 @@ SCHEMA = {
     "dpk_steps": Param(20, 100, kind=int, low=1, help="full-batch GD steps (MNIST)"),
     "dpk_test": Param(5, 20, kind=int, low=1, help="MNIST test points (Figs 22-23)"),
     "dpk_lr": Param(0.5, 0.5, kind=float, positive=True, help="GD step size (both DPK runs)"),
-    "fig24_net": Param("C-2", "C-4", kind=str, help="CNN of Fig 24"),
+    "fig24_net": Param("C-2", "C-2", kind=str, help="CNN of Fig 24"),
     "fig24_t": Param(11, 41, kind=int, low=2, help="values of t (Fig 24)"),
     # Part III
     "orthant_n": Param(50, 200, kind=int, low=5, help="dimension of the orthant probe"),

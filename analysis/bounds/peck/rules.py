@@ -818,4 +818,4 @@ class MarginRegularizer:
         ratio = (z.gather(1, c[:, None]) - z) / nrm
         ratio = ratio.masked_fill(F.one_hot(c, W.shape[0]).bool(), float("inf"))
         delta = ratio.min(1).values.mean()
-        return -self.ell * delta, {"delta": float(delta)}
+        return -self.ell * delta, {"delta": float(delta.detach())}
