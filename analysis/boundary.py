@@ -29,6 +29,7 @@ __all__ = [
     "wedge_project_dykstra",
     "in_wedge",
     "ORTHANT_RATIO",
+    "count_dropped",
     "boundary_point",
     "project_to_boundary",
     "ProbeResult",
@@ -45,6 +46,14 @@ ORTHANT_RATIO = math.sqrt(0.5 - 1.0 / (2.0 * math.pi))
 
 
 # --------------------------------------------------------------------------- test objects
+
+
+def count_dropped(s: np.ndarray, m: int, n: int) -> int:
+    """Number of singular values of ``m`` centred samples in ``R^n`` (unit variance per
+    coordinate) that sit below the Marchenko-Pastur bulk: below the midpoint between
+    :data:`ORTHANT_RATIO` and the bulk's lower edge ``1 − √(n/m)`` (in units of ``√(m−1)``)."""
+    thr = 0.5 * (ORTHANT_RATIO + 1.0 - math.sqrt(n / m))
+    return int(np.sum(np.asarray(s) / math.sqrt(m - 1) < thr))
 
 
 def orthant_project(x: np.ndarray, k: int) -> np.ndarray:

@@ -14,7 +14,7 @@ identity, :func:`coefficient_identity`) and the fundamental theorem of calculus 
 Exact evaluation of the integral: for a one-hidden-layer ReLU MLP the hidden pre-activations at
 ``x`` are linear in ``t``, so ``[0, 1]`` splits at their zero crossings into pieces on which the
 network is smooth (analytic); Gauss-Legendre with ``n_gl`` nodes per piece then converges
-geometrically, to round-off at the default 24 nodes for the step sizes used here
+geometrically, to round-off at the default 48 nodes for the step sizes used here
 (``method="exact"``; the error printed by :class:`KernelMachine` is the check). Other MLPs use ``n_gl`` Gauss-Legendre nodes on ``[0, 1]`` (smooth
 activations converge fast). For comparison: the document's ``method="uniform"`` (100 values of
 t, here the trapezoid rule on ``linspace(0, 1, 100)``) and ``method="start"`` (t = 0 features:
@@ -267,14 +267,14 @@ def _gauss_legendre01(n: int) -> tuple[Tensor, Tensor]:
 
 
 def path_nodes(p0: Params, p1: Params, x: Tensor, *, method: str = "exact",
-               activation: str = "relu", n_gl: int = 24,
+               activation: str = "relu", n_gl: int = 48,
                n_uniform: int = 100) -> tuple[Tensor, Tensor]:
     """Quadrature nodes and weights on ``[0, 1]`` for ``∫ f(w_s(t)) dt`` at each point of ``x``.
 
     ``"exact"``: for a one-hidden-layer ReLU MLP, split ``[0, 1]`` at the zero crossings
     ``t_j = z_j(0)/(z_j(0) − z_j(1))`` of the hidden pre-activations at ``x`` (linear in t) and
-    put ``n_gl`` Gauss-Legendre nodes on each piece (zero-length pieces get zero weight, so all
-    points have ``(H + 1)·n_gl`` nodes); other MLPs: ``n_gl`` Gauss-Legendre nodes on [0, 1].
+    put ``n_gl`` Gauss-Legendre nodes on each piece (rows are padded with zero-length pieces to
+    the largest number of crossings in the batch); other MLPs: ``n_gl`` Gauss-Legendre nodes on [0, 1].
     ``"uniform"``: trapezoid rule on ``n_uniform`` equally spaced t (the document's 100 t).
     ``"start"``: the single node t = 0 (step-start features).
 
@@ -299,9 +299,12 @@ def path_nodes(p0: Params, p1: Params, x: Tensor, *, method: str = "exact",
         den = z0 - z1
         with torch.no_grad():
             tj = torch.where(den != 0, z0 / torch.where(den != 0, den, 1.0), -1.0)
-            tj = tj.clamp(0.0, 1.0)
+            inside = (tj > 0) & (tj < 1)
+            # keep only the crossings inside (0, 1); pad every row to the largest count
+            m = int(inside.sum(1).max()) if T else 0
+            tj = torch.where(inside, tj, 2.0).sort(1).values[:, :m].clamp(max=1.0)
         edges = torch.cat([torch.zeros(T, 1, dtype=torch.float64), tj,
-                           torch.ones(T, 1, dtype=torch.float64)], 1).sort(1).values
+                           torch.ones(T, 1, dtype=torch.float64)], 1)
         a, b = edges[:, :-1], edges[:, 1:]
         length = (b - a).unsqueeze(2)
         t = (a.unsqueeze(2) + length * gt.view(1, 1, -1)).reshape(T, -1)
@@ -430,8 +433,8 @@ def _select(traj: Trajectory, x: Tensor, outputs: str | Tensor) -> Tensor:
 
 
 def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "predicted",
-                   method: str = "exact", per_point: bool = True, n_gl: int = 24,
-                   n_uniform: int = 100, chunk: int = 8, tangent_chunk: int = 32,
+                   method: str = "exact", per_point: bool = True, n_gl: int = 48,
+                   n_uniform: int = 100, chunk: int | None = None, tangent_chunk: int = 32,
                    shuffle_coefficients: int | None = None,
                    progress: bool | None = None) -> KernelMachine:
     """Evaluate the discrete-path-kernel representation of a recorded training run at ``x``.
@@ -445,7 +448,9 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
             along each integrated test gradient) and sum them with the coefficients; ``False``
             sums the coefficients first (one VJP per step; same value by linearity, no
             per-point contributions).
-        n_gl, n_uniform: quadrature sizes. chunk: test points per reverse pass.
+        n_gl, n_uniform: quadrature sizes.
+        chunk: test points per reverse pass (default: as many as keep the integrated
+            gradients of a chunk under ~4 million numbers, at most 256).
         tangent_chunk: tangents per batched JVP.
         shuffle_coefficients: negative control: permute the coefficients among the training
             points of each step (generator seeded with this value).
@@ -460,6 +465,9 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
     T, S = sel.shape
     M = traj.X.shape[0]
     act, loss = traj.activation, traj.loss
+    P = sum(q.numel() for q in traj.params[0])
+    if chunk is None:
+        chunk = int(max(1, min(256, 4_000_000 // (S * P))))
     offset = traj.output(x, 0).gather(1, sel)
     network = traj.output(x, -1).gather(1, sel)
     total = torch.zeros((T, S), dtype=torch.float64)

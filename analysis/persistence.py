@@ -502,21 +502,21 @@ ATTACKS = ("igsm", "bim", "mifgsm", "pgd", "fgsm", "rfgsm", "cw", "lbfgs")
 
 
 def targeted_attack(model: nn.Module, x: Tensor, y: Tensor, targets: Tensor, attack: str, *,
-                    seed: int = 0, lbfgs_bisection: int = 5,
+                    seed: int = 0, eps: float = 8 / 255, lbfgs_bisection: int = 5,
                     lbfgs_double: bool = True) -> tuple[Tensor, Tensor]:
     """Targeted adversarial examples; returns ``(x_adv, hit)`` with ``hit`` = the model labels
     ``x_adv`` as the target (only those count as adversarial examples).
 
     Settings (spec §2.6): ``igsm`` = BIM with ε = 0.3, α = 0.01, 100 steps, stopping at the first
-    success; ``bim``/``pgd``/``mifgsm``/``rfgsm``: ε = 8/255, α = 2/255, 10 steps (PGD with a
-    random start, MI-FGSM decay 1); ``fgsm``: ε = 8/255; ``cw``: c = 1, κ = 0, 50 Adam steps of
+    success; ``bim``/``pgd``/``mifgsm``/``rfgsm``: ε = 8/255 (``eps``), α = ε/4, 10 steps (PGD
+    with a random start, MI-FGSM decay 1); ``fgsm``: ε; ``cw``: c = 1, κ = 0, 50 Adam steps of
     0.01, one value of c; ``lbfgs``: Szegedy's box-constrained L-BFGS (``lbfgs_bisection``
     bisection steps on c; ``lbfgs_double=False`` optimises in the model's float32, faster
     for CNNs).
     """
     from analysis import attacks as A
 
-    eps, alpha = 8 / 255, 2 / 255
+    alpha = eps / 4
     t = targets.long()
     if attack == "igsm":
         r = A.bim(model, x, y, 0.3, steps=100, step_size=0.01, keep="first", target=t)

@@ -18,3 +18,11 @@ def _isolated_artefacts(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("ANALYSIS_CACHE", str(root / "cache"))
     monkeypatch.setenv("ANALYSIS_RECORDS", str(root / "records"))
+
+
+@pytest.fixture(autouse=True)
+def _default_dtype_restored():
+    """No test leaks a changed default dtype into the next one."""
+    old = torch.get_default_dtype()
+    yield
+    torch.set_default_dtype(old)

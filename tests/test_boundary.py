@@ -62,6 +62,8 @@ def test_orthant_spectra_drop_k_values(k):
     bulk = np.median(s[: n - k])
     assert np.all(np.abs(s[n - k:] / bulk - Bd.ORTHANT_RATIO) < 0.05 * Bd.ORTHANT_RATIO)
     assert s[n - k - 1] / bulk > 0.8  # exactly k values dropped (bulk spread ±11 %, MP)
+    assert Bd.count_dropped(s, m, n) == k
+    assert Bd.count_dropped(np.linalg.svd(X - X.mean(0), compute_uv=False), m, n) == 0
     sn = sp["normals"]
     assert sn[k - 1] > 0.1 * sn[0] and (k == n or sn[k] < 1e-10 * sn[0])
 

@@ -13,7 +13,14 @@ from torch import nn
 
 from analysis.bounds import fisher as fb
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """Every test of this module runs in float64; the default is restored afterwards."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _dirichlet(n: int, k: int, seed: int = 0) -> torch.Tensor:

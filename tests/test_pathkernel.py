@@ -87,7 +87,7 @@ def test_exactness_variants(variant):
     else:
         tr = PK.train_gd(X, Y, [5, 8, 8, 3], activation="tanh", **kw)
         tol = 1e-8
-    km = PK.kernel_machine(tr, Xt, outputs="all", n_gl=16 if variant == "tanh2" else 24,
+    km = PK.kernel_machine(tr, Xt, outputs="all", n_gl=16 if variant == "tanh2" else 48,
                            progress=False)
     if variant == "random_last":
         assert float(km.offset.std()) > 1e-3  # non-constant initial output, used as offset

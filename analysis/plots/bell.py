@@ -157,7 +157,7 @@ def plot_toy(X, Y, grid_x, grid_y, pred_net, pred_kernel, ax=None) -> Figure:
         ax.plot(GX[bad], GY[bad], "kx", ms=5, label="kernel ≠ network")
     ax.set_xlabel("x₁")
     ax.set_ylabel("x₂")
-    ax.set_title(f"network decision regions; agreement {agree.mean():.1%}")
+    ax.set_title(f"Fig 20: network decision regions; kernel agrees on {agree.mean():.1%} of the grid")
     ax.legend(fontsize=8)
     return fig
 

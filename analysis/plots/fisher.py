@@ -61,7 +61,7 @@ def plot_simplex(points=None, labels=None, n: int = 200, ax=None) -> Figure:
     ax.set_aspect("equal")
     ax.set_axis_off()
     ax.legend(loc="upper right", fontsize=7)
-    ax.set_title("Δ²: exact distance to B (filled) vs the document's δ (dashed)")
+    ax.set_title("Δ²: exact d(θ, B) (filled), document's δ (dashed)", pad=14)
     return fig
 
 
@@ -112,7 +112,7 @@ def plot_jacobian_map(model, x, eps: float, title: str = "", n: int = 90, ax=Non
 
 
 def plot_ellipses(model, points, eps: float, x_star=None, span: float | None = None,
-                  n: int = 120) -> Figure:
+                  n: int = 120, max_span: float = 1.5, title: str = "") -> Figure:
     """T3: at each point, the ε-circle, the linearised Fisher balls {v: ‖J_μ v‖ < δ} and
     {‖J_μ v‖ < d(F, B)}, the exact set {z: d(F(x), F(z)) < d(F(x), B)} and the nearest boundary
     point (``x_star``)."""
@@ -133,7 +133,7 @@ def plot_ellipses(model, points, eps: float, x_star=None, span: float | None = N
         jm = jac.J_mu[i].double()
         u, s, vt = torch.linalg.svd(jm, full_matrices=False)
         ang = math.degrees(math.atan2(float(vt[0, 1]), float(vt[0, 0])))
-        half = span or max(3 * eps, 1.5 * float(jac.d_B[i] / s[0]))
+        half = span or min(max(3 * eps, 1.5 * float(jac.d_B[i] / s[0])), max_span)
         gx, gy = np.meshgrid(np.linspace(c[0] - half, c[0] + half, n),
                              np.linspace(c[1] - half, c[1] + half, n))
         g = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1)).to(dt)
@@ -161,7 +161,7 @@ def plot_ellipses(model, points, eps: float, x_star=None, span: float | None = N
         if i == 0:
             ax.plot([], [], color=PALETTE[2], lw=4, alpha=0.5, label="exact set")
             ax.legend(fontsize=6, loc="lower left")
-    fig.suptitle("T3: ε-ball, linearised Fisher balls and the exact robust set")
+    fig.suptitle(title or "T3: ε-ball, linearised Fisher balls and the exact robust set")
     fig.tight_layout()
     return fig
 
