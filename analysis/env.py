@@ -34,6 +34,15 @@ def seed_everything(seed: int, threads: int | None = None) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def progress_enabled(flag: bool | None = None) -> bool:
+    """Whether to draw a tqdm progress bar: ``flag`` if given and false, else on unless
+    ``$ANALYSIS_PROGRESS`` is ``0``/``off``/``false`` (papermill runs set it, so executed
+    notebooks carry no bars; :mod:`analysis.run` shows papermill's per-cell bar instead)."""
+    if flag is not None and not flag:
+        return False
+    return os.environ.get("ANALYSIS_PROGRESS", "1").lower() not in ("0", "off", "false")
+
+
 def get_device(device: str = "auto") -> torch.device:
     """``"auto"`` gives CUDA when present, else CPU; ``"cuda"`` without a GPU is an error."""
     if device == "auto":

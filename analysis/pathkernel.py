@@ -32,7 +32,6 @@ Everything is float64 and purely functional: parameters are a tuple ``(W1, b1, W
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call, jacrev, jvp, vjp
+
+from analysis import env
 
 __all__ = [
     "LOSSES",
@@ -66,10 +67,6 @@ __all__ = [
 Params = tuple[Tensor, ...]
 LOSSES = ("nll", "ce_logits", "bce", "mse")
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "softplus": F.softplus}
-
-
-def _progress() -> bool:
-    return os.environ.get("ANALYSIS_PROGRESS", "1") not in ("0", "false", "off")
 
 
 # --------------------------------------------------------------------------- the model
@@ -473,7 +470,7 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
     total = torch.zeros((T, S), dtype=torch.float64)
     contrib = torch.zeros((T, S, M), dtype=torch.float64) if per_point else None
     steps = range(traj.steps)
-    if progress if progress is not None else _progress():
+    if env.progress_enabled(progress):
         from tqdm.auto import tqdm
         steps = tqdm(steps, desc=f"path kernel ({method})", leave=False)
     for s in steps:

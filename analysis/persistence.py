@@ -23,7 +23,6 @@ Conventions: inputs in the model's units (pixels in [0, 1]); no clipping of the 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,8 @@ import numpy as np
 import torch
 from scipy import special, stats
 from torch import Tensor, nn
+
+from analysis import env
 
 __all__ = [
     "wedge_stability",
@@ -52,10 +53,6 @@ __all__ = [
     "sphere_norms",
     "throughput",
 ]
-
-
-def _progress() -> bool:
-    return os.environ.get("ANALYSIS_PROGRESS", "1") not in ("0", "false", "off")
 
 
 # --------------------------------------------------------------------------- closed forms
@@ -348,7 +345,7 @@ def persistence(model: Callable[[Tensor], Tensor], x: Tensor, gamma: float = 0.7
     p_lo, p_hi = frac(all_idx, lo), frac(all_idx, hi)
     result = torch.full((B,), math.nan, dtype=torch.float64)
     converged = torch.zeros(B, dtype=torch.bool)
-    show = _progress() if progress is None else progress
+    show = env.progress_enabled(progress)
     bar = None
     if show:
         from tqdm.auto import tqdm

@@ -10,6 +10,10 @@ warning), values are parsed as int, float, bool, ``None`` or a ``[...]`` list, e
 text, and the notebook is executed into a temporary file that replaces ``OUT`` only on
 success. A failed run leaves ``OUT.failed.ipynb`` for inspection and exits non-zero. The
 wall time is appended to ``.cache/timings.tsv``.
+
+Progress: a terminal shows papermill's bar over the notebook's cells; the kernel runs with
+``ANALYSIS_PROGRESS=0`` (unless it is set already) so the executed notebook, and the book page
+made from it, carry no tqdm bars.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"error: unknown parameter(s) {unknown} for {src.name}; "
                          f"its parameters are {names}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("ANALYSIS_PROGRESS", "0")  # inherited by the kernel
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / (src.stem + ".ipynb")
         jupytext.write(nb, inp)
@@ -90,7 +95,7 @@ def main(argv: list[str]) -> int:
         try:
             papermill.execute_notebook(str(inp), str(partial), parameters=params,
                                        kernel_name="python3", cwd=str(REPO),
-                                       progress_bar=False, log_output=False)
+                                       progress_bar=sys.stderr.isatty(), log_output=False)
         except BaseException:
             if partial.exists():
                 failed = out.with_suffix(".failed.ipynb")

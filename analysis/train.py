@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import os
 import random
 import sys
 import time
@@ -210,10 +209,6 @@ def _delete(digest: str) -> None:
 # ----------------------------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------------------------
-def _progress_enabled(progress: bool) -> bool:
-    return bool(progress) and os.environ.get("ANALYSIS_PROGRESS", "1") not in ("0", "off", "false")
-
-
 def _as_float(v: Any) -> float:
     return float(v.detach().item()) if isinstance(v, Tensor) else float(v)
 
@@ -255,7 +250,7 @@ def _train(model_name: str, model_kwargs: dict[str, Any], data: Dataset, cfg: Tr
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.epochs * steps, initial=start_epoch * steps, file=sys.stderr,
-               desc=desc or f"train {model_name}", disable=not _progress_enabled(progress),
+               desc=desc or f"train {model_name}", disable=not env.progress_enabled(progress),
                leave=False, dynamic_ncols=True)
     t_total = time.perf_counter()
     try:

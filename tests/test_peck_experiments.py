@@ -20,6 +20,10 @@ def test_stats_violations_confusion():
     assert s["mean"] == 2.0 and s["n"] == 3 and s["max"] == 3.0
     assert math.isnan(E.stats(np.array([np.inf]))["mean"])
     assert E.violations(np.array([1.0, 2.0, 5.0]), np.array([1.5, 1.0, np.inf])) == 1
+    with pytest.raises(ValueError, match="NaN"):
+        E.violations(np.array([np.nan, 1.0]), np.array([2.0, 2.0]))
+    with pytest.raises(ValueError, match="negative"):
+        E.violations(np.array([-1.0]), np.array([2.0]))
     m = E.confusion(np.array([0, 1, 1]), np.array([1, -1, 0]), 2)
     assert m.tolist() == [[0, 1], [1, 0]]
 
@@ -82,3 +86,18 @@ def test_error_rate_range_and_zero_budget():
 def test_ray_search_rejects_bad_shape():
     with pytest.raises(ValueError):
         E.ray_search_2d(nn.Identity(), torch.zeros(3, 3))
+
+
+def test_useful_regularisation_ignores_collapsed_nets():
+    y = {"a": torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 2]), "b": torch.tensor([0, 1] * 5)}
+    rows = {"a": [{"ℓ": 0.0, "accuracy": 0.9, "error either": 0.4},
+                  {"ℓ": 0.1, "accuracy": 0.8, "error either": 0.3},   # useful
+                  {"ℓ": 1.0, "accuracy": 0.5, "error either": 0.0}],  # majority rate: collapsed
+            "b": [{"ℓ": 0.0, "accuracy": 0.9, "error either": 0.2},
+                  {"ℓ": 0.1, "accuracy": 0.9, "error either": 0.2},   # no gain
+                  {"ℓ": 1.0, "accuracy": 0.52, "error either": 0.0}]}  # within 5 pts of 0.5
+    useful, collapsed = E.useful_regularisation(rows, y)
+    assert useful["a"]["ℓ"] == 0.1 and useful["b"] is None
+    assert collapsed == {1.0: ["a", "b"]}
+    with pytest.raises(ValueError, match="ℓ = 0"):
+        E.useful_regularisation({"a": rows["a"][1:]}, y)

@@ -28,6 +28,8 @@ import torch
 from scipy.special import betainc
 from tqdm.auto import tqdm
 
+from analysis import env
+
 __all__ = [
     "bound_keep",
     "rho_star",
@@ -313,7 +315,7 @@ def mc_table(clf: SphereClassifier, rho_t, ms, n: int, *, seed: int = 0,
                                   for m in ms])
     out["bound_keep"] = np.stack([bound_keep(rho_t, m, clf.kappa) for m in ms])
     total = len(ms) * len(rho_t) * len(modes)
-    bar = tqdm(total=total, desc="Monte Carlo (Alg 1)", disable=not progress)
+    bar = tqdm(total=total, desc="Monte Carlo (Alg 1)", disable=not env.progress_enabled(progress))
     for mode in modes:
         p = np.zeros((len(ms), len(rho_t)))
         se = np.zeros_like(p)

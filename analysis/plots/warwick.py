@@ -197,7 +197,8 @@ def plot_slices(slices: Mapping[str, np.ndarray], radius: float, num_classes: in
     """
     labels = list(slices)
     P = _np(slices[labels[0]]).shape[0]
-    fig, axs = plt.subplots(P, len(labels), figsize=(3.3 * len(labels), 3.1 * P), squeeze=False)
+    fig, axs = plt.subplots(P, len(labels), figsize=(4.2 * len(labels), 3.4 * P), squeeze=False,
+                            layout="constrained")
     base = plt.get_cmap("tab10")
     cmap = ListedColormap([base(i % 10) for i in range(num_classes)])
     for c, lab in enumerate(labels):
@@ -211,7 +212,7 @@ def plot_slices(slices: Mapping[str, np.ndarray], radius: float, num_classes: in
             ax.set_ylabel("b (along u₂, L2)")
             ax.grid(False)
             if r == 0:
-                ax.set_title((titles or {}).get(lab, lab))
+                ax.set_title((titles or {}).get(lab, lab), fontsize=9)
     fig.colorbar(im, ax=axs.ravel().tolist(), ticks=range(num_classes), shrink=0.8,
                  label="predicted class")
     return fig

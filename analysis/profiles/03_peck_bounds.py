@@ -22,7 +22,7 @@ SCHEMA = {
     "x3_sets": Param(["iris"], ["iris", "wine", "spambase_like"], kind=list,
                      choices=("iris", "wine", "spambase_like"), help="tabular data sets"),
     "x3_epochs": Param(150, 150, kind=int, low=1, help="training epochs of the tanh MLPs"),
-    "x4_ells": Param([0.0, 1.0], [0.0, 0.1, 1.0, 10.0], kind=list, low=0.0,
+    "x4_ells": Param([0.0, 1.0], [0.0, 0.03, 0.1, 0.3, 1.0, 10.0], kind=list, low=0.0,
                      help="regularisation weights ℓ of Fig 4.3"),
     "x4_radius": Param(0.5, 0.5, kind=float, positive=True,
                        help="L2 budget (standardised units) of the FGS/FGV error rate"),

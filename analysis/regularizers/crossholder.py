@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from analysis import env
+
 __all__ = [
     "CrossHolder",
     "CrossLipschitz",
@@ -394,7 +396,7 @@ def robust_curves(model: torch.nn.Module, x: Tensor, y: Tensor, eps_list: Sequen
         correct = attacks.predict(model, x) == y
     masks = {}
     it = [(loss, i) for loss in ("ce", "cw") for i in range(len(eps))]
-    if progress:
+    if env.progress_enabled(progress):
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc="PGD curves", leave=False)
