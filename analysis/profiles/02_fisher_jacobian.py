@@ -19,7 +19,7 @@ SCHEMA = {
     # MNIST (spec 3.2)
     "n_train": Param(1000, 4000, kind=int, low=10, help="MNIST training images"),
     "n_test": Param(200, 1000, kind=int, low=10, help="MNIST test images"),
-    "epochs": Param(3, 8, kind=int, low=1, help="epochs of each MNIST model"),
+    "epochs": Param(3, 12, kind=int, low=1, help="epochs of each MNIST model (document: 30)"),
     "batch_size": Param(32, kind=int, low=1, help="SGD batch size (document: 32)"),
     "lr": Param(0.05, 0.01, kind=float, positive=True,
                 help="SGD learning rate (document: 0.01; smoke 0.05 so 3 epochs learn)"),
@@ -28,7 +28,7 @@ SCHEMA = {
     "delta_over_eps": Param(1e-3, kind=float, positive=True, help="document's delta_m/eps"),
     "eta_min": Param(0.002, kind=float, positive=True, high=1.0),
     "eta_max": Param(0.006, kind=float, positive=True, high=1.0),
-    "eta_max_grid": Param([], [0.06], kind=list, positive=True,
+    "eta_max_grid": Param([], [0.02, 0.06], kind=list, positive=True,
                           help="extra eta_max values (sensitivity row)"),
     "hoffman_lams": Param([0.05], [0.1, 1.0, 3.0, 10.0], kind=list, low=0.0,
                           help="Hoffman lambda grid; the one closest in clean accuracy is kept"),

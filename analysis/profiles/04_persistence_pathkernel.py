@@ -23,7 +23,7 @@ SCHEMA = {
     "cnn_epochs": Param(2, 5, kind=int, low=1, help="epochs of the C-Ch networks"),
     "table1_nets": Param(["FC10-4", "FC10-0", "FC100-100-10", "C-2"],
                          ["FC10-4", "FC10-2", "FC10-0", "FC100-100-10", "FC200-200-10", "C-2",
-                          "C-4"],
+                          "C-4", "C-8", "C-16"],
                          kind=list, help="networks of Table 1 (FC10-k, FC100-100-10, "
                                          "FC200-200-10, C-Ch)"),
     "table1_points": Param(4, 12, kind=int, low=1, help="natural and adversarial points per net"),

@@ -31,7 +31,7 @@ SCHEMA = {
     "ch_iters": Param(3, 10, kind=int, low=1, help="power-iteration steps T of CH training"),
     "at_steps": Param(3, 7, kind=int, low=1, help="PGD steps of adversarial training"),
     "pgd_steps": Param(10, 50, kind=int, low=1, help="PGD iterations of the evaluation"),
-    "pgd_restarts": Param(1, 1, kind=int, low=1, help="PGD random restarts (document: 10)"),
+    "pgd_restarts": Param(1, 2, kind=int, low=1, help="PGD random restarts (document: 10)"),
     "eps": Param([2.0, 4.0, 6.0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], kind=list, low=0.0,
                  help="L2 radii (standardised units) of the robustness curves"),
     "fig3_points": Param(100, 500, kind=int, low=10, help="test points of Fig. 3"),
