@@ -471,7 +471,7 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
     contrib = torch.zeros((T, S, M), dtype=torch.float64) if per_point else None
     steps = range(traj.steps)
     if env.progress_enabled(progress):
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
         steps = tqdm(steps, desc=f"path kernel ({method})", leave=False)
     for s in steps:
         p, p1 = traj.params[s], traj.params[s + 1]

@@ -348,7 +348,7 @@ def persistence(model: Callable[[Tensor], Tensor], x: Tensor, gamma: float = 0.7
     show = env.progress_enabled(progress)
     bar = None
     if show:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
         bar = tqdm(total=max_range_iter + max_steps, desc="persistence", leave=False)
     for _ in range(max_range_iter):
         need_lo = (p_lo < gamma) & result.isnan()

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from scipy.special import betainc
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from analysis import env
 

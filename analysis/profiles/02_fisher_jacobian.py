@@ -30,7 +30,7 @@ SCHEMA = {
     "eta_max": Param(0.006, kind=float, positive=True, high=1.0),
     "eta_max_grid": Param([], [0.02, 0.06], kind=list, positive=True,
                           help="extra eta_max values (sensitivity row)"),
-    "hoffman_lams": Param([0.05], [0.1, 1.0, 3.0, 10.0], kind=list, low=0.0,
+    "hoffman_lams": Param([0.05], [0.1, 1.0, 1.5, 2.0, 3.0], kind=list, low=0.0,
                           help="Hoffman lambda grid; the one closest in clean accuracy is kept"),
     # attacks (spec 3.3)
     "n_attack": Param(40, 200, kind=int, low=4, help="test images attacked"),

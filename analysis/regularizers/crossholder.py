@@ -397,7 +397,7 @@ def robust_curves(model: torch.nn.Module, x: Tensor, y: Tensor, eps_list: Sequen
     masks = {}
     it = [(loss, i) for loss in ("ce", "cw") for i in range(len(eps))]
     if env.progress_enabled(progress):
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         it = tqdm(it, desc="PGD curves", leave=False)
     alive = {"ce": correct.clone(), "cw": correct.clone()}
