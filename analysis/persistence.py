@@ -48,6 +48,7 @@ __all__ = [
     "persistence",
     "segment",
     "distortion",
+    "by_target",
     "gaussian_norms",
     "uniform_ball_norms",
     "sphere_norms",
@@ -401,6 +402,45 @@ def segment(x0: Tensor, x1: Tensor, taus: Sequence[float] | Tensor) -> Tensor:
     """Points ``(1 − τ) x0 + τ x1`` for each τ (Figs 12, 18): ``(T, ...)``."""
     t = torch.as_tensor(taus, dtype=x0.dtype, device=x0.device).view(-1, *([1] * x0.dim()))
     return (1 - t) * x0.unsqueeze(0) + t * x1.unsqueeze(0)
+
+
+def by_target(natural: np.ndarray, adversarial: np.ndarray, hit: np.ndarray,
+              targets: Sequence[int]) -> list[dict]:
+    """Natural vs adversarial persistence per target class, inf-safe (Table 2 analogue).
+
+    The attacked batch is ``S`` sources × ``T`` targets in source-major order (each source
+    repeated once per target, as :func:`targeted_attack` is fed); ``adversarial`` holds the
+    persistence of the hits only. Medians are used because a persistence of ``inf`` (stable at
+    every σ tried, e.g. an adversarial whose target is the class a net gives to heavy noise)
+    makes a mean meaningless.
+
+    Args:
+        natural: persistence of the natural sources ``(S,)``.
+        adversarial: persistence of the successful adversarials, in batch order ``(hit.sum(),)``.
+        hit: bool ``(S·T,)``, which attacks reached their target.
+        targets: the ``T`` target classes.
+
+    Returns:
+        one dict per target with at least one hit: ``target``, ``n``, ``median_nat``,
+        ``median_adv``, ``frac_inf`` (fraction of adversarials with infinite persistence) and
+        ``adv_lower`` (median adversarial below median natural).
+    """
+    hit = np.asarray(hit, bool)
+    adversarial = np.asarray(adversarial, float)
+    T = len(targets)
+    if len(hit) % T or len(adversarial) != hit.sum():
+        raise ValueError(f"hit must have S·T = k·{T} entries and adversarial one per hit; got "
+                         f"{len(hit)} and {len(adversarial)}")
+    tgt = np.tile(np.asarray(targets), len(hit) // T)[hit]
+    med_nat = float(np.median(natural))
+    out = []
+    for t in targets:
+        a = adversarial[tgt == t]
+        if len(a):
+            out.append({"target": int(t), "n": len(a), "median_nat": med_nat,
+                        "median_adv": float(np.median(a)), "frac_inf": float(np.isinf(a).mean()),
+                        "adv_lower": bool(np.median(a) < med_nat)})
+    return out
 
 
 def distortion(x_adv: Tensor, x: Tensor) -> Tensor:

@@ -168,3 +168,17 @@ def test_batched_equals_single_point_estimates():
         assert together[j].item() == alone.item()
     with pytest.raises(ValueError):
         P.fraction_stable(model, x, 0.0, 10)
+
+
+def test_by_target_groups_source_major_batches_and_survives_inf():
+    nat = np.array([0.5, 0.7])
+    # 2 sources x 2 targets (5, 8), source-major: [s0→5, s0→8, s1→5, s1→8]; s1→8 missed
+    hit = np.array([True, True, True, False])
+    adv = np.array([np.inf, 0.1, np.inf])  # persistence of the three hits, in batch order
+    rows = P.by_target(nat, adv, hit, [5, 8])
+    assert [r["target"] for r in rows] == [5, 8] and [r["n"] for r in rows] == [2, 1]
+    assert rows[0]["frac_inf"] == 1.0 and rows[0]["adv_lower"] is False
+    assert rows[1]["median_adv"] == 0.1 and rows[1]["adv_lower"] is True
+    assert rows[0]["median_nat"] == 0.6
+    with pytest.raises(ValueError):
+        P.by_target(nat, adv[:2], hit, [5, 8])
