@@ -37,6 +37,7 @@ from torch import Tensor
 
 __all__ = [
     "AttackResult",
+    "check_result",
     "MinNormResult",
     "fgsm",
     "bim",
@@ -89,6 +90,26 @@ class AttackResult:
 
     def __len__(self) -> int:
         return int(self.success.shape[0])
+
+
+def check_result(model: Any, x: Tensor, y: Tensor, result: AttackResult, eps: float,
+                 norm: str = "linf", box: Box = (0.0, 1.0), tol: float = 1e-6) -> None:
+    """Assert the invariants of an attack's actual output (raises ``AssertionError``).
+
+    ``x_adv`` lies in the ``eps``-ball around ``x`` (``norm``) and in ``box``, ``delta`` is
+    ``x_adv − x``, and ``success`` equals a fresh ``argmax(model(x_adv)) != y``.
+    """
+    norm = _check_norm(norm)
+    d = result.x_adv - x.to(result.x_adv)
+    size = _l2(d) if norm == "l2" else _flat(d).abs().amax(1)
+    assert float(size.max()) <= eps + tol, f"perturbation {float(size.max())} > eps {eps}"
+    assert torch.allclose(result.delta, d, atol=tol), "delta is not x_adv − x"
+    if box is not None:
+        assert float(result.x_adv.min()) >= box[0] - tol and float(result.x_adv.max()) <= box[1] + tol, \
+            "x_adv leaves the box"
+    with torch.no_grad(), _attack_mode(model):
+        fresh = predict(model, result.x_adv) != y.to(result.success.device)
+    assert torch.equal(fresh.cpu(), result.success.cpu()), "success flags do not match a re-check"
 
 
 @dataclass

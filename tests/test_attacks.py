@@ -479,3 +479,16 @@ def test_per_feature_box_tensors(mlp_problem):
         assert bool((r.x_adv >= lo - 1e-6).all()) and bool((r.x_adv <= hi + 1e-6).all()), r.name
     with pytest.raises(ValueError, match="outside box"):
         A.pgd(m, x + 1.2, y, 0.1, box=box)
+
+
+def test_check_result_passes_real_attacks_and_catches_broken_ones(mlp_problem):
+    m, x, y = mlp_problem
+    r = A.pgd(m, x, y, 0.1, "linf", steps=5)
+    A.check_result(m, x, y, r, 0.1, "linf")
+    import dataclasses  # noqa: PLC0415
+    too_far = dataclasses.replace(r, x_adv=(x + 0.2).clamp(0, 1), delta=(x + 0.2).clamp(0, 1) - x)
+    with pytest.raises(AssertionError, match="eps"):
+        A.check_result(m, x, y, too_far, 0.1, "linf")
+    flipped = dataclasses.replace(r, success=~r.success)
+    with pytest.raises(AssertionError, match="re-check"):
+        A.check_result(m, x, y, flipped, 0.1, "linf")

@@ -69,3 +69,12 @@ def test_config_is_read_only():
 def test_unknown_chapter():
     with pytest.raises(ValueError, match="unknown chapter 'zz_nothing'"):
         config.resolve("zz_nothing", "smoke")
+
+
+def test_progress_switch(monkeypatch):
+    from analysis import env
+    monkeypatch.setenv("ANALYSIS_PROGRESS", "1")
+    assert env.progress_enabled() and env.progress_enabled(True) and not env.progress_enabled(False)
+    for off in ("0", "off", "False"):
+        monkeypatch.setenv("ANALYSIS_PROGRESS", off)
+        assert not env.progress_enabled() and not env.progress_enabled(True)
