@@ -8,16 +8,27 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist
+# The exact versions the nbval references were made with (`make constraints` rewrites it).
+CONSTRAINTS := constraints.txt
+# Extras of `make venv` (dev: tests and book; paper: torchvision for data_source=torchvision).
+EXTRAS ?= dev
+# torch must be the CPU build (the references are CPU numbers). Where the machine's pip does not
+# serve it, give an index that does: make venv TORCH_INDEX=<url of a CPU wheel index>.
+TORCH_INDEX ?=
 
 NB_SRC := $(sort $(wildcard notebooks/*.md))
 STEMS := $(notdir $(basename $(NB_SRC)))
 EXECUTED := $(STEMS:%=book/_executed/%.ipynb)
 SMOKED := $(STEMS:%=.cache/smoke/%.ipynb)
-PKG := $(shell find analysis -name '*.py') pyproject.toml
+DEPS := $(STEMS:%=.cache/deps/%.d)
 BOOK_SRC := $(wildcard book/*.md book/*.yml book/*.bib)
-HTML := book/_build/html/index.html
+# Written by every successful build (index.html is a redirect Jupyter Book writes only once).
+BOOK_STAMP := book/_build/html/.built
+MATHJAX := book/_mathjax/mathjax
+# What a page must not load (a script from another host, a CDN such as thebe's or MathJax's).
+NETWORK_JS := <script[^>]+src="(https?:)?//|unpkg\.com|cdn\.jsdelivr\.net
 
-.PHONY: help venv data book smoke test lint unit nbval regen chapter bench clean
+.PHONY: help venv constraints data book smoke test lint unit nbval regen chapter bench mutants clean
 
 help:
 	@echo "make book     execute every chapter (profile full) and build the HTML book"
@@ -26,13 +37,23 @@ help:
 	@echo "make chapter NB=<stem> PARAMS='-p name value ...'   rerun one chapter"
 	@echo "make regen    rewrite tests/notebooks/ (the nbval references)"
 	@echo "make bench    time smoke runs of every chapter (.cache/timings.tsv)"
+	@echo "make venv [EXTRAS=dev,paper] [TORCH_INDEX=url]   the venv, at the versions of constraints.txt"
+	@echo "make constraints   rewrite constraints.txt from .venv (after a deliberate upgrade)"
+	@echo "make mutants  mutation benchmark of the tests (.cache/mutants.json; not part of make test)"
 
 venv: $(STAMP)
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) 'torch==2.13.0'
+	$(PY) -c 'import sys, torch; sys.exit(None if torch.version.cuda is None else "error: torch " + torch.__version__ + " is a CUDA build; the report pins the CPU build 2.13.0+cpu: make venv TORCH_INDEX=<a CPU wheel index>")'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	touch $@
+
+# Rewrite the constraints from the current venv (after a deliberate upgrade; then `make regen`).
+constraints: | $(STAMP)
+	{ echo "# pip constraints: the exact versions the nbval references were made with."; \
+	  echo "# Written by \`make constraints\` (pip freeze of .venv, without the project)."; \
+	  $(PY) -m pip freeze --exclude-editable | grep -v '^analysis[= @]'; } > $(CONSTRAINTS)
 
 # Debian's package of the official Fashion-MNIST files (installed only when absent).
 data:
@@ -43,17 +64,39 @@ data:
 	  else echo "warning: no apt-get; Fashion-MNIST chapters need data_source=torchvision or a folder"; fi; \
 	fi
 
-book/_executed/%.ipynb: notebooks/%.md $(PKG) | $(STAMP) data
+# Each chapter depends on its source, pyproject.toml and the analysis modules it imports,
+# transitively (.cache/deps/<stem>.d, written by `analysis.run --deps`; rewritten whenever one
+# of those files changes). Cached artefacts inside a run are kept honest by analysis.cache.
+ifneq ($(filter book smoke bench book/% .cache/smoke/%,$(MAKECMDGOALS)),)
+include $(DEPS)
+endif
+.cache/deps/%.d: notebooks/%.md | $(STAMP)
+	@mkdir -p $(@D)
+	$(PY) -m analysis.run --deps $< "book/_executed/$*.ipynb .cache/smoke/$*.ipynb $@" > $@.tmp
+	mv $@.tmp $@
+
+book/_executed/%.ipynb: notebooks/%.md pyproject.toml | $(STAMP) data
 	ANALYSIS_RECORDS=book/_executed/records $(PY) -m analysis.run $< $@ -p profile full
 
-$(HTML): $(EXECUTED) $(BOOK_SRC)
-	$(PY) -m analysis.scorecard book/_executed/records book/_executed
+# MathJax from the venv (the django-static-mathjax wheel, a dev dependency): the book renders
+# formulas with no network.
+$(MATHJAX)/tex-chtml.js: $(STAMP)
+	rm -rf $(MATHJAX) && mkdir -p $(MATHJAX)
+	cp -R "$$($(PY) -c 'import mathjax, pathlib; print(pathlib.Path(mathjax.__file__).parent / "static" / "mathjax" / "es5")')"/. $(MATHJAX)/
+	test -f $@ && touch $@
+
+$(BOOK_STAMP): $(EXECUTED) $(BOOK_SRC) $(MATHJAX)/tex-chtml.js
+	$(PY) -m analysis.scorecard book/_executed/records book/_executed --toc book/_toc.yml
 	$(VENV)/bin/jupyter-book build book -W --keep-going
-	@echo "the book: $(CURDIR)/$(HTML)"
+	@if grep -rqE '$(NETWORK_JS)' book/_build/html --include='*.html'; then \
+	  echo "error: the book loads code from the network:"; \
+	  grep -rhoE '$(NETWORK_JS)[^"]*' book/_build/html --include='*.html' | sort -u; exit 1; fi
+	touch $@
+	@echo "the book: $(CURDIR)/book/_build/html/index.html"
 
-book: $(HTML)
+book: $(BOOK_STAMP)
 
-.cache/smoke/%.ipynb: notebooks/%.md $(PKG) | $(STAMP) data
+.cache/smoke/%.ipynb: notebooks/%.md pyproject.toml | $(STAMP) data
 	ANALYSIS_RECORDS=.cache/smoke/records $(PY) -m analysis.run $< $@ -p profile smoke
 
 smoke: $(SMOKED)
@@ -69,7 +112,7 @@ unit: | $(STAMP) data
 	$(VENV)/bin/pytest tests -q --ignore=tests/notebooks
 
 nbval: | $(STAMP) data
-	ANALYSIS_PROGRESS=0 $(VENV)/bin/pytest tests/notebooks -q --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+	ANALYSIS_PARAMS= ANALYSIS_PROGRESS=0 $(VENV)/bin/pytest tests/notebooks -q --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
 
 test: lint unit nbval
 
@@ -80,5 +123,9 @@ bench: | $(STAMP) data
 	for s in $(STEMS); do ANALYSIS_RECORDS=.cache/smoke/records $(PY) -m analysis.run notebooks/$$s.md .cache/smoke/$$s.ipynb -p profile smoke; done
 	@tail -n $(words $(STEMS)) .cache/timings.tsv
 
+# A benchmark of the tests, not a test: deliberate errors in the maths, each in a scratch copy.
+mutants: | $(STAMP) data
+	$(PY) -m analysis.mutants $(MUTANTS_ARGS)
+
 clean:
-	rm -rf book/_build book/_executed .cache/smoke .cache/runs
+	rm -rf book/_build book/_executed book/_mathjax .cache/smoke .cache/runs .cache/deps

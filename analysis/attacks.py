@@ -51,6 +51,7 @@ __all__ = [
     "refine",
     "min_norm",
     "robust_accuracy",
+    "robust_outcomes",
     "predict",
     "margin",
 ]
@@ -1198,13 +1199,16 @@ def min_norm(model: Any, x: Tensor, y: Tensor,
 # --------------------------------------------------------------------------- robust accuracy
 
 
-def robust_accuracy(model: Any, x: Tensor, y: Tensor, eps_list: Sequence[float],
+def robust_outcomes(model: Any, x: Tensor, y: Tensor, eps_list: Sequence[float],
                     norm: str = "linf", *, attack: str = "pgd", steps: int = 40,
                     restarts: int = 1, step_size: float | None = None,
                     loss: str | Sequence[str] = "ce",
                     seed: int = 0, monotone: bool = True, box: Box = (0.0, 1.0),
                     batch_size: int | None = None) -> np.ndarray:
-    """Accuracy under attack for each radius (an upper bound on the true robust accuracy).
+    """Per-point outcome under attack for each radius: which points stay correct and unbroken.
+
+    The per-point form of :func:`robust_accuracy` (its mean over points), for paired
+    comparisons of two models or two settings on the same test points.
 
     A sample counts as robust at ``eps`` when it is correctly classified and the attack
     (``"pgd"``, ``"bim"`` or ``"fgsm"``) fails. With ``monotone=True`` (sound, default) a sample
@@ -1224,7 +1228,9 @@ def robust_accuracy(model: Any, x: Tensor, y: Tensor, eps_list: Sequence[float],
         box: input bounds or ``None``. batch_size: chunk size.
 
     Returns:
-        Accuracies in ``[0, 1]``, one per entry of ``eps_list`` (in the given order).
+        Boolean array of shape ``(len(eps_list), n)``: ``True`` where the point is correctly
+        classified and the attack failed at that radius (rows in the given order of
+        ``eps_list``).
     """
     norm = _check_norm(norm)
     if attack not in ("pgd", "bim", "fgsm"):
@@ -1238,7 +1244,7 @@ def robust_accuracy(model: Any, x: Tensor, y: Tensor, eps_list: Sequence[float],
     with _attack_mode(model):
         correct = predict(model, x, batch_size) == y
     robust_now = correct.clone()
-    acc = np.zeros(len(eps_arr))
+    out = np.zeros((len(eps_arr), n), dtype=bool)
     for j in np.argsort(eps_arr, kind="stable"):
         e = float(eps_arr[j])
         cand = robust_now if monotone else correct
@@ -1265,5 +1271,27 @@ def robust_accuracy(model: Any, x: Tensor, y: Tensor, eps_list: Sequence[float],
                 alive[rows] = ~r.success
         if monotone:
             robust_now = alive
-        acc[j] = float(alive.double().mean()) if n else math.nan
-    return acc
+        out[j] = alive.cpu().numpy()
+    return out
+
+
+def robust_accuracy(model: Any, x: Tensor, y: Tensor, eps_list: Sequence[float],
+                    norm: str = "linf", *, attack: str = "pgd", steps: int = 40,
+                    restarts: int = 1, step_size: float | None = None,
+                    loss: str | Sequence[str] = "ce",
+                    seed: int = 0, monotone: bool = True, box: Box = (0.0, 1.0),
+                    batch_size: int | None = None) -> np.ndarray:
+    """Accuracy under attack for each radius (an upper bound on the true robust accuracy).
+
+    The mean over points of :func:`robust_outcomes` (same arguments; see there); ``nan`` for
+    an empty batch. ``eps = 0`` gives the clean accuracy.
+
+    Returns:
+        Accuracies in ``[0, 1]``, one per entry of ``eps_list`` (in the given order).
+    """
+    out = robust_outcomes(model, x, y, eps_list, norm, attack=attack, steps=steps,
+                          restarts=restarts, step_size=step_size, loss=loss, seed=seed,
+                          monotone=monotone, box=box, batch_size=batch_size)
+    if out.shape[1] == 0:
+        return np.full(out.shape[0], math.nan)
+    return out.mean(axis=1)

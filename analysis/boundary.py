@@ -275,7 +275,13 @@ class ProbeResult:
         x_b: the boundary point ``(1, ...)``. points: projected samples ``(N, n)``.
         ok: mask of samples that reached the boundary. spectra: see :func:`spectra`.
         normal_cosine: |cos| between the smallest right singular vector of the centred
-            projected points and ``∇ₓ(z_{c1} − z_{c2})`` at ``x_b``.
+            projected points and ``∇ₓ(z_{c1} − z_{c2})`` at ``x_b``; ``nan`` when there are no
+            more samples than dimensions (N ≤ n: the points leave many directions unspanned,
+            so no smallest singular vector is the normal).
+        gradient_off_span: ``‖(I − Π)∇ₓ(z_{c1} − z_{c2})‖ / ‖∇ₓ(z_{c1} − z_{c2})‖`` with Π the
+            projection on the span of the centred projected points (1 for a flat boundary);
+            ``nan`` when N > n (the span is everything). Not a cosine: with N ≪ n even a
+            random direction gives ≈ √(1 − N/n).
         labels: the two classes.
     """
 
@@ -284,6 +290,7 @@ class ProbeResult:
     ok: np.ndarray
     spectra: dict[str, np.ndarray]
     normal_cosine: float
+    gradient_off_span: float
     labels: tuple[int, int]
 
 
@@ -322,16 +329,20 @@ def boundary_svd_probe(model: torch.nn.Module, x1: Tensor, x2: Tensor, n_samples
         z = model(xg)
         (grad,) = torch.autograd.grad(z[0, c1] - z[0, c2], xg)
     gn = grad.flatten().double().cpu().numpy()
-    if v is None:  # fewer samples than dimensions: the normal is the direction the
-        # projected points do not span; estimate it as the component of the gradient
-        # orthogonal to their span
-        Q, _ = np.linalg.qr((Pc - Pc.mean(0)).T)
-        resid = gn - Q @ (Q.T @ gn)
-        cos = float(np.linalg.norm(resid) / (np.linalg.norm(gn) + 1e-300))
+    gnorm = np.linalg.norm(gn) + 1e-300
+    if v is None:  # no more samples than dimensions: a true cosine is not defined; report
+        # the part of the gradient orthogonal to the points' span under its own name
+        # orthonormal basis of the span: left singular vectors of the nonzero singular values
+        # (a QR of the centred points, rank ≤ N − 1, adds one arbitrary column)
+        U, sv, _ = np.linalg.svd((Pc - Pc.mean(0)).T, full_matrices=False)
+        Q = U[:, sv > 1e-10 * sv[0]] if len(sv) and sv[0] > 0 else U[:, :0]
+        cos = math.nan
+        off = float(np.linalg.norm(gn - Q @ (Q.T @ gn)) / gnorm)
     else:
-        cos = float(abs(v @ gn) / (np.linalg.norm(gn) + 1e-300))
+        cos = float(abs(v @ gn) / gnorm)
+        off = math.nan
     return ProbeResult(x_b=xb.detach(), points=P, ok=ok.cpu().numpy(), spectra=sp,
-                       normal_cosine=cos, labels=(c1, c2))
+                       normal_cosine=cos, gradient_off_span=off, labels=(c1, c2))
 
 
 def incidence_angle(v: np.ndarray | Tensor, n: np.ndarray | Tensor) -> float:

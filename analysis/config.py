@@ -17,13 +17,16 @@ Example:
 from __future__ import annotations
 
 import importlib
+import json
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-PROFILES = ("smoke", "full")
+PROFILES = ("smoke", "full", "paper")
 DEVICES = ("auto", "cpu", "cuda")
+RUN_PARAMS = "ANALYSIS_PARAMS"  # set by analysis.run for the kernel: {"chapter": .., "params": ..}
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Param:
     Args:
         smoke: value under the ``smoke`` profile.
         full: value under the ``full`` profile (defaults to ``smoke``).
+        paper: value under the ``paper`` profile, the document's own sizes (defaults to
+            ``full``); meant for a GPU or a long CPU run, never run by the tests.
         kind: the Python type values must have (``int``, ``float``, ``str``, ``bool``, ``list``,
             ``tuple``); an ``int`` is accepted where ``float`` is asked for.
         low: smallest allowed value (inclusive) for numbers, or for every item of a list.
@@ -41,10 +46,16 @@ class Param:
         positive: shorthand for ``low`` > 0 (strict).
         nullable: ``None`` is a valid value (meaning "not used").
         help: one line for the error messages and the README.
+        item: the type of every item of a ``list``/``tuple`` value; ``None`` infers it from the
+            defaults (all ``int`` -> ``int``, numbers -> ``float``, all ``str`` -> ``str``).
+        finite: numbers (and numeric items) must be finite (no ``inf``).
+        check: called with each value (or list item); a ``ValueError`` it raises rejects it
+            (for names that no finite ``choices`` list can hold, e.g. ``"C-8"``).
     """
 
     smoke: Any
     full: Any = field(default=None)
+    paper: Any = field(default=None)
     kind: type = float
     low: float | None = None
     high: float | None = None
@@ -52,9 +63,32 @@ class Param:
     positive: bool = False
     nullable: bool = False
     help: str = ""
+    item: type | None = None
+    finite: bool = True
+    check: Callable[[Any], Any] | None = None
 
     def value(self, profile: str) -> Any:
+        if profile == "paper" and self.paper is not None:
+            return self.paper
         return self.smoke if (profile == "smoke" or self.full is None) else self.full
+
+    def item_kind(self) -> type | None:
+        """The type list items must have (explicit ``item``, else inferred from the defaults)."""
+        if self.item is not None or self.kind not in (list, tuple):
+            return self.item
+        defaults = (self.smoke, self.full, self.paper)
+        items = [v for d in defaults if isinstance(d, (list, tuple)) for v in d]
+        if not items:
+            return None
+        if all(isinstance(v, bool) for v in items):
+            return bool
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            return int
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+            return float
+        if all(isinstance(v, str) for v in items):
+            return str
+        return None
 
 
 def common_schema(data_sources: Sequence[str] = ("embedded", "torchvision")) -> dict[str, Param]:
@@ -124,7 +158,16 @@ def _check(name: str, p: Param, v: Any) -> Any:
             + (f" ({p.help})" if p.help else "")
         )
     items = list(v) if isinstance(v, (list, tuple)) else [v]
+    ikind = p.item_kind()
     for item in items:
+        if ikind is not None and isinstance(v, (list, tuple)):
+            ok = isinstance(item, ikind) and (ikind is bool or not isinstance(item, bool))
+            if ikind is float and isinstance(item, int) and not isinstance(item, bool):
+                ok = True
+            if not ok:
+                raise ValueError(f"parameter {name!r}: item {item!r} must be of type "
+                                 f"{ikind.__name__}, got {type(item).__name__}"
+                                 + (f" ({p.help})" if p.help else ""))
         if p.choices is not None and item not in p.choices:
             if isinstance(item, str) and "/" in item and name == "data_source":
                 continue  # a folder path, validated by analysis.data
@@ -132,13 +175,38 @@ def _check(name: str, p: Param, v: Any) -> Any:
         if isinstance(item, (int, float)) and not isinstance(item, bool):
             if isinstance(item, float) and math.isnan(item):
                 raise ValueError(f"parameter {name!r} is NaN")
+            if p.finite and isinstance(item, float) and math.isinf(item):
+                raise ValueError(f"parameter {name!r} = {item!r} must be finite")
             if p.positive and not item > 0:
                 raise ValueError(f"parameter {name!r} = {item!r} must be > 0")
             if p.low is not None and item < p.low:
                 raise ValueError(f"parameter {name!r} = {item!r} must be >= {p.low}")
             if p.high is not None and item > p.high:
                 raise ValueError(f"parameter {name!r} = {item!r} must be <= {p.high}")
+        if p.check is not None:
+            try:
+                p.check(item)
+            except ValueError as err:
+                raise ValueError(f"parameter {name!r} = {item!r} is not valid: {err}") from None
     return v
+
+
+def _pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    """``(low, high)`` name pairs that must be ordered: ``X_min``/``X_max``, ``min_X``/``max_X``."""
+    out = []
+    for n in names:
+        if n.endswith("_min") and n[:-4] + "_max" in names:
+            out.append((n, n[:-4] + "_max"))
+        if n.startswith("min_") and "max_" + n[4:] in names:
+            out.append((n, "max_" + n[4:]))
+    return out
+
+
+def _check_pairs(values: Mapping[str, Any]) -> None:
+    for lo, hi in _pairs(list(values)):
+        a, b = values[lo], values[hi]
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > b:
+            raise ValueError(f"parameter {lo!r} = {a!r} must be <= {hi!r} = {b!r}")
 
 
 def validate(schema: Mapping[str, Param], profile: str, overrides: Mapping[str, Any],
@@ -159,6 +227,7 @@ def validate(schema: Mapping[str, Param], profile: str, overrides: Mapping[str, 
     for name, p in schema.items():
         v = overrides.get(name)
         values[name] = _check(name, p, p.value(profile) if v is None else v)
+    _check_pairs(values)
     return Config(chapter, profile, values)
 
 
@@ -171,10 +240,25 @@ def schema_for(chapter: str) -> dict[str, Param]:
     return dict(mod.SCHEMA)
 
 
+def run_overrides(chapter: str) -> dict[str, Any]:
+    """Parameters that :mod:`analysis.run` passes to ``chapter`` beyond its parameters cell
+    (``-p NAME VALUE`` for any schema name), from ``$ANALYSIS_PARAMS``; ``{}`` when unset or
+    meant for another chapter."""
+    text = os.environ.get(RUN_PARAMS)
+    if not text:
+        return {}
+    spec = json.loads(text)
+    return dict(spec.get("params", {})) if spec.get("chapter") == chapter else {}
+
+
 def resolve(chapter: str, profile: str, **overrides: Any) -> Config:
     """Resolve the parameters of ``chapter`` under ``profile``; ``None`` overrides are ignored.
+
+    Parameters given on the command line of :mod:`analysis.run` that the notebook's parameters
+    cell does not name arrive through :func:`run_overrides` and are applied the same way.
 
     Example:
         ``cfg = resolve("03_peck_bounds", profile, seed=seed, n_train=n_train)``
     """
-    return validate(schema_for(chapter), profile, overrides, chapter=chapter)
+    extra = {k: v for k, v in run_overrides(chapter).items() if overrides.get(k) is None}
+    return validate(schema_for(chapter), profile, {**overrides, **extra}, chapter=chapter)

@@ -384,7 +384,8 @@ def _torchvision(name: str) -> Any:
     except ImportError as err:
         raise ValueError(
             f"{name}: source='torchvision' needs the torchvision package: "
-            f"`pip install torchvision` (matching torch {torch.__version__.split('+')[0]}), "
+            f"`pip install -e '.[paper]'` (torchvision built for torch "
+            f"{torch.__version__.split('+')[0]}; `make venv EXTRAS=dev,paper`), "
             f"or pass a folder of the files instead") from err
     return datasets
 

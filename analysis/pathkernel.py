@@ -14,11 +14,15 @@ identity, :func:`coefficient_identity`) and the fundamental theorem of calculus 
 Exact evaluation of the integral: for a one-hidden-layer ReLU MLP the hidden pre-activations at
 ``x`` are linear in ``t``, so ``[0, 1]`` splits at their zero crossings into pieces on which the
 network is smooth (analytic); Gauss-Legendre with ``n_gl`` nodes per piece then converges
-geometrically, to round-off at the default 48 nodes for the step sizes used here
-(``method="exact"``; the error printed by :class:`KernelMachine` is the check). Other MLPs use ``n_gl`` Gauss-Legendre nodes on ``[0, 1]`` (smooth
-activations converge fast). For comparison: the document's ``method="uniform"`` (100 values of
-t, here the trapezoid rule on ``linspace(0, 1, 100)``) and ``method="start"`` (t = 0 features:
-the first-order step-start approximation, eq 14 at training points).
+geometrically, but it is not exact: where log-softmax turns sharply along the step (large
+logits, far from the data, or large steps) 48 nodes are not enough. ``method="exact"`` is
+therefore adaptive: each integral is accepted only when the ``n_gl``- and ``n_gl/2``-node
+estimates (or two successive halvings of the pieces) agree to ``quad_tol``; the error printed by
+:class:`KernelMachine` (kernel vs network) is the independent check. Other MLPs use ``n_gl``
+Gauss-Legendre nodes on ``[0, 1]`` (smooth activations converge fast), refined the same way.
+For comparison: the document's ``method="uniform"`` (100 values of t, here the trapezoid rule on
+``linspace(0, 1, 100)``) and ``method="start"`` (t = 0 features: the first-order step-start
+approximation, eq 14 at training points).
 
 Cost: no (examples x parameters) Jacobian is built. Per step, the integrated test gradients
 ``g_{x,k} = ∫∇_w ŷ_k(x; w_s(t)) dt`` (test points x selected outputs x parameters, chunked) come
@@ -264,14 +268,16 @@ def _gauss_legendre01(n: int) -> tuple[Tensor, Tensor]:
 
 
 def path_nodes(p0: Params, p1: Params, x: Tensor, *, method: str = "exact",
-               activation: str = "relu", n_gl: int = 48,
-               n_uniform: int = 100) -> tuple[Tensor, Tensor]:
+               activation: str = "relu", n_gl: int = 48, n_uniform: int = 100,
+               split: int = 1) -> tuple[Tensor, Tensor]:
     """Quadrature nodes and weights on ``[0, 1]`` for ``∫ f(w_s(t)) dt`` at each point of ``x``.
 
     ``"exact"``: for a one-hidden-layer ReLU MLP, split ``[0, 1]`` at the zero crossings
     ``t_j = z_j(0)/(z_j(0) − z_j(1))`` of the hidden pre-activations at ``x`` (linear in t) and
     put ``n_gl`` Gauss-Legendre nodes on each piece (rows are padded with zero-length pieces to
     the largest number of crossings in the batch); other MLPs: ``n_gl`` Gauss-Legendre nodes on [0, 1].
+    ``split`` > 1 cuts every such piece into ``split`` equal sub-pieces (the refinement of the
+    adaptive rule in :func:`kernel_machine`).
     ``"uniform"``: trapezoid rule on ``n_uniform`` equally spaced t (the document's 100 t).
     ``"start"``: the single node t = 0 (step-start features).
 
@@ -288,7 +294,13 @@ def path_nodes(p0: Params, p1: Params, x: Tensor, *, method: str = "exact",
         return t.expand(T, -1).clone(), w.expand(T, -1).clone()
     if method != "exact":
         raise ValueError(f"unknown method {method!r}; valid: 'exact', 'uniform', 'start'")
+    if split < 1 or n_gl < 1:
+        raise ValueError(f"need split >= 1 and n_gl >= 1, got {split}, {n_gl}")
     gt, gw = _gauss_legendre01(n_gl)
+    if split > 1:  # the composite rule: n_gl nodes on each of `split` equal sub-intervals
+        j = torch.arange(split, dtype=torch.float64).view(-1, 1)
+        gt = ((j + gt.view(1, -1)) / split).flatten()
+        gw = (gw / split).repeat(split)
     if activation == "relu" and len(p0) == 4:
         xf = x.reshape(T, -1).to(torch.float64)
         z0 = xf @ p0[0].T + p0[1]
@@ -401,6 +413,10 @@ class KernelMachine:
             ``(T, S, M)`` (``None`` unless ``per_point``).
         seconds: wall time.
         method: quadrature method.
+        refinements: the deepest refinement level the adaptive rule used (0: the first
+            estimate passed its convergence test everywhere; level L = 2^L sub-pieces).
+        unconverged: (step, test point) pairs whose convergence test still failed at
+            ``max_refine`` (0 when every integral met ``quad_tol``).
     """
 
     output: Tensor
@@ -410,6 +426,8 @@ class KernelMachine:
     contributions: Tensor | None
     seconds: float
     method: str
+    refinements: int = 0
+    unconverged: int = 0
 
     @property
     def max_error(self) -> float:
@@ -429,12 +447,29 @@ def _select(traj: Trajectory, x: Tensor, outputs: str | Tensor) -> Tensor:
     return sel.view(T, -1) if sel.dim() <= 2 else sel
 
 
+def _converged(fine: Params, coarse: Params, tol: float) -> Tensor:
+    """Per row: ``max|fine − coarse| ≤ tol · (1 + max|fine|)`` over every parameter entry."""
+    diff = torch.stack([(f - c).flatten(1).abs().amax(1) for f, c in zip(fine, coarse)]).amax(0)
+    size = torch.stack([f.flatten(1).abs().amax(1) for f in fine]).amax(0)
+    return diff <= tol * (1 + size)
+
+
 def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "predicted",
                    method: str = "exact", per_point: bool = True, n_gl: int = 48,
-                   n_uniform: int = 100, chunk: int | None = None, tangent_chunk: int = 32,
+                   n_uniform: int = 100, quad_tol: float | None = 1e-12, max_refine: int = 8,
+                   chunk: int | None = None, tangent_chunk: int = 32,
                    shuffle_coefficients: int | None = None,
                    progress: bool | None = None) -> KernelMachine:
     """Evaluate the discrete-path-kernel representation of a recorded training run at ``x``.
+
+    ``method="exact"`` is adaptive: per step and test point, the integrated gradient with
+    ``n_gl`` Gauss-Legendre nodes per smooth piece is compared with the one from ``n_gl // 2``
+    nodes; where they differ by more than ``quad_tol · (1 + max|g|)`` (max over parameter
+    entries) every piece is halved and the estimate recomputed, until two successive estimates
+    agree or ``max_refine`` halvings (2^max_refine sub-pieces) are spent. Gauss-Legendre
+    converges geometrically on the smooth pieces, so the accepted (finer) estimate is far more
+    accurate than the difference it passed; it is not exact. ``quad_tol=None`` switches the
+    test off (fixed ``n_gl`` nodes per piece).
 
     Args:
         traj: a :class:`Trajectory` (from :func:`train_gd`).
@@ -446,6 +481,7 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
             sums the coefficients first (one VJP per step; same value by linearity, no
             per-point contributions).
         n_gl, n_uniform: quadrature sizes.
+        quad_tol, max_refine: the convergence test of the adaptive exact rule (see above).
         chunk: test points per reverse pass (default: as many as keep the integrated
             gradients of a chunk under ~4 million numbers, at most 256).
         tangent_chunk: tangents per batched JVP.
@@ -469,6 +505,7 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
     network = traj.output(x, -1).gather(1, sel)
     total = torch.zeros((T, S), dtype=torch.float64)
     contrib = torch.zeros((T, S, M), dtype=torch.float64) if per_point else None
+    refinements, unconverged = 0, 0
     steps = range(traj.steps)
     if env.progress_enabled(progress):
         from tqdm import tqdm
@@ -488,10 +525,29 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
             (u,) = pull(a)
         for i in range(0, T, chunk):
             xs = x[i:i + chunk]
-            tq, wq = path_nodes(p, p1, xs, method=method, activation=act, n_gl=n_gl,
-                                n_uniform=n_uniform)
-            g = integrated_gradients(p, d, xs, tq, wq, sel[i:i + chunk], act, loss)
-            g = tuple(q.detach() for q in g)
+            sc = sel[i:i + chunk]
+
+            def integral(rows: Tensor, split: int, nodes: int, p=p, p1=p1, d=d, xs=xs,
+                         sc=sc) -> Params:
+                tq, wq = path_nodes(p, p1, xs[rows], method=method, activation=act,
+                                    n_gl=nodes, n_uniform=n_uniform, split=split)
+                g = integrated_gradients(p, d, xs[rows], tq, wq, sc[rows], act, loss)
+                return tuple(q.detach() for q in g)
+
+            rows = torch.arange(xs.shape[0])
+            g = integral(rows, 1, n_gl)
+            if method == "exact" and quad_tol is not None:
+                ok = _converged(g, integral(rows, 1, max(1, n_gl // 2)), quad_tol)
+                level = 0
+                while not ok.all() and level < max_refine:
+                    level += 1
+                    todo = (~ok).nonzero().flatten()
+                    finer = integral(todo, 2 ** level, n_gl)
+                    ok[todo] = _converged(finer, tuple(q[todo] for q in g), quad_tol)
+                    for q, f in zip(g, finer):
+                        q[todo] = f
+                    refinements = max(refinements, level)
+                unconverged += int((~ok).sum())
             n = xs.shape[0]
             flat = tuple(q.reshape(n * S, *q.shape[2:]) for q in g)
             if per_point:
@@ -508,7 +564,8 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
                            for gq, uq in zip(flat, u))
                 total[i:i + n] += dots.view(n, S)
     return KernelMachine(output=offset + total, network=network, offset=offset, sel=sel,
-                         contributions=contrib, seconds=time.perf_counter() - t0, method=method)
+                         contributions=contrib, seconds=time.perf_counter() - t0, method=method,
+                         refinements=refinements, unconverged=unconverged)
 
 
 def dpk_gram(traj: Trajectory, x: Tensor, output: int = 0, n_gl: int = 16) -> Tensor:

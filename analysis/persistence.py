@@ -11,8 +11,10 @@ noisy copies of all of them go through the model in chunks of ``batch_size`` sam
 Monte Carlo runs at (close to) the speed of the model's plain batched forward pass
 (:func:`throughput` measures both). Within one evaluation the points of a batch share one bank
 of ``N`` standard normal vectors (each point's samples are still i.i.d. ``N(x, σ²I)``; sharing
-only correlates the estimates of different points). ``common_random_numbers=True`` reuses one
-bank for every σ as well (then ``p̂(σ)`` is monotone for convex classes: used by the tests).
+only correlates the estimates of different points); every evaluation, i.e. every σ, draws a
+fresh bank, as the document does (:func:`class_frequencies` too).
+``common_random_numbers=True`` reuses one bank for every σ instead (then ``p̂(σ)`` is monotone
+for convex classes: used by the tests).
 
 Closed forms: the wedge ``W^n_k = {x_1..x_k ≥ 0}`` (Prop 4.3) and the norm laws of §10.
 
@@ -38,6 +40,8 @@ __all__ = [
     "wedge_stability",
     "wedge_persistence",
     "wedge_tolerance",
+    "wedge_samples_for",
+    "random_frame",
     "WedgeClassifier",
     "HalfSpaceClassifier",
     "NoiseBank",
@@ -109,22 +113,86 @@ def wedge_tolerance(k: int, d: float, gamma: float, n_samples: int, precision: f
     return float((n_se * math.sqrt(gamma * (1 - gamma) / n_samples) + precision) / dp)
 
 
-class WedgeClassifier(nn.Module):
-    """Two-class test object: class 1 on the wedge ``{x_1, ..., x_k ≥ 0}`` of ``R^n``, else 0.
+def wedge_samples_for(k: int, d: float, gamma: float, rel_tol: float, precision: float = 0.0,
+                      n_se: float = 4.0) -> int:
+    """Smallest Monte Carlo ``N`` per evaluation for which :func:`wedge_tolerance` is at most
+    ``rel_tol · σ*`` (the inverse of :func:`wedge_tolerance`).
 
-    Logits ``(0, min_{i≤k} x_i)``: argmax is 1 exactly inside the (open) wedge.
+    Args:
+        k: number of faces. d: distance to each face. gamma: level γ.
+        rel_tol: the relative tolerance wanted (e.g. 0.1 = 10 % of σ*).
+        precision: the bisection's precision on ``p̂``. n_se: standard errors in the tolerance.
+
+    Returns:
+        ``N`` (at least 1).
+
+    Raises:
+        ValueError: when the precision alone already exceeds ``rel_tol · σ*``.
+    """
+    s = wedge_persistence(k, d, gamma)
+    u = d / s
+    dp = k * stats.norm.cdf(u) ** (k - 1) * stats.norm.pdf(u) * d / s**2
+    room = rel_tol * s * dp - precision  # what is left for n_se standard errors of p̂
+    if room <= 0:
+        raise ValueError(f"precision {precision} alone exceeds {rel_tol:.0%} of σ* at k={k}")
+    return max(1, math.ceil(gamma * (1 - gamma) * (n_se / room) ** 2))
+
+
+def random_frame(n: int, k: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``k`` orthonormal columns of a Haar-random orthogonal map of ``R^n``: ``(n, k)``.
+
+    (QR of a Gaussian matrix with the signs of ``R``'s diagonal fixed.)
+    """
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
+    g = torch.Generator().manual_seed(seed)
+    Q, R = torch.linalg.qr(torch.randn((n, k), generator=g, dtype=torch.float64))
+    return (Q * torch.sign(torch.diagonal(R)).view(1, -1)).to(dtype)
+
+
+class WedgeClassifier(nn.Module):
+    """Two-class test object: class 1 on the wedge ``{x : u_i·x ≥ 0, i ≤ k}`` of ``R^n``, else 0.
+
+    Without ``basis`` the faces are the coordinate planes (``u_i = e_i``, the wedge
+    ``{x_1, ..., x_k ≥ 0}`` of Prop 4.3). With ``basis`` (``(n, k)`` orthonormal columns, e.g.
+    :func:`random_frame`) the wedge is rotated so that its normals spread over all ``n``
+    coordinates: the noise in every coordinate then matters, so a Monte Carlo that is wrong in
+    some coordinates shows a dependence on ``n`` (with the axis-aligned wedge it cannot).
+    Logits ``(0, min_i u_i·x)``: argmax is 1 exactly inside the (open) wedge.
+
+    Args:
+        k: number of faces (``k ≥ 1``).
+        basis: optional ``(n, k)`` orthonormal face normals.
     """
 
-    def __init__(self, k: int):
+    def __init__(self, k: int, basis: Tensor | None = None):
         super().__init__()
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        if basis is not None and (basis.dim() != 2 or basis.shape[1] != k):
+            raise ValueError(f"basis must be (n, {k}), got {tuple(basis.shape)}")
         self.k = k
+        self.register_buffer("basis", None if basis is None else basis.clone())
+
+    def point(self, d: float, n: int) -> Tensor:
+        """The point at distance ``d`` from each face, ``(1, n)`` (``d·Σ_i u_i``)."""
+        if self.basis is None:
+            x = torch.zeros(1, n)
+            x[0, : self.k] = d
+            return x
+        return (d * self.basis.sum(1)).view(1, -1)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.flatten(1).shape[1] < self.k:
-            raise ValueError(f"a {self.k}-face wedge needs inputs of dimension >= {self.k}")
-        m = x.flatten(1)[:, : self.k].amin(dim=1)
+        xf = x.flatten(1)
+        if self.basis is None:
+            if xf.shape[1] < self.k:
+                raise ValueError(f"a {self.k}-face wedge needs inputs of dimension >= {self.k}")
+            m = xf[:, : self.k].amin(dim=1)
+        else:
+            if xf.shape[1] != self.basis.shape[0]:
+                raise ValueError(f"inputs of dimension {xf.shape[1]}, basis of "
+                                 f"{self.basis.shape[0]}")
+            m = (xf @ self.basis.to(xf.dtype)).amin(dim=1)
         return torch.stack([torch.zeros_like(m), m], dim=1)
 
 
@@ -243,13 +311,19 @@ def fraction_stable(model: Callable[[Tensor], Tensor], x: Tensor, sigma: float |
 @torch.no_grad()
 def class_frequencies(model: Callable[[Tensor], Tensor], x: Tensor, sigmas: Sequence[float] | Tensor,
                       n_samples: int = 1000, num_classes: int | None = None, *, seed: int = 0,
-                      batch_size: int = 4096) -> Tensor:
+                      common_random_numbers: bool = False, batch_size: int = 4096) -> Tensor:
     """Label frequencies of ``N`` Gaussian samples around one point for each σ (Figs 9, 11, 13, 17).
+
+    As in the document (§5.2: "for each σ, 100 i.i.d. samples were drawn"), every σ gets its
+    own fresh draw of ``N`` noise vectors; ``common_random_numbers=True`` reuses one draw for
+    every σ (smoother curves, correlated rows).
 
     Args:
         model: logits model in eval mode. x: one point ``(1, ...)`` or ``(...)`` with batch dim
             added. sigmas: grid ``(S,)`` (> 0). n_samples: N per σ.
         num_classes: K (default: from the model's output).
+        seed: seed of the noise. common_random_numbers: one draw for all σ.
+        batch_size: samples per forward pass.
 
     Returns:
         float64 ``(S, K)``: fraction of samples given each label, per σ (rows sum to 1).
@@ -259,8 +333,10 @@ def class_frequencies(model: Callable[[Tensor], Tensor], x: Tensor, sigmas: Sequ
     sig = torch.as_tensor(sigmas, dtype=x.dtype, device=x.device).flatten()
     if (sig <= 0).any():
         raise ValueError("sigmas must be > 0")
-    bank = NoiseBank(x.shape[1:], n_samples, seed=seed, dtype=x.dtype, device=x.device)
-    lab = _noisy_labels(model, x.expand(len(sig), *x.shape[1:]), sig, bank.draw(), batch_size)
+    bank = NoiseBank(x.shape[1:], n_samples, seed=seed, common=common_random_numbers,
+                     dtype=x.dtype, device=x.device)
+    lab = torch.cat([_noisy_labels(model, x, sig[i:i + 1], bank.draw(), batch_size)
+                     for i in range(len(sig))])
     K = num_classes or int(model(x).shape[1])
     counts = torch.zeros((len(sig), K), dtype=torch.float64, device=x.device)
     counts.scatter_add_(1, lab, torch.ones_like(lab, dtype=torch.float64))
@@ -449,42 +525,54 @@ def distortion(x_adv: Tensor, x: Tensor) -> Tensor:
     return d.norm(dim=1) / math.sqrt(d.shape[1])
 
 
-def _chunks(m: int, chunk: int):
-    for i in range(0, m, chunk):
-        yield min(chunk, m - i)
+#: memory budget of one chunk of the norm samplers (bytes): the chunk's rows are set by it,
+#: not fixed, so n = 196 608 (Fig 19) draws ~80 rows at a time instead of 3 GB arrays
+CHUNK_BYTES = 128 * 2**20
 
 
-def gaussian_norms(n: int, sigma: float, m: int, *, seed: int = 0, chunk: int = 2000) -> np.ndarray:
-    """Norms of ``m`` samples of ``N(0, σ²I_n)``, drawn in chunks (``‖x‖/σ ∼ χ_n``)."""
+def _chunks(m: int, n: int, arrays: int, max_bytes: int):
+    """Row counts of the chunks that split ``m`` samples of dimension ``n`` so that ``arrays``
+    float64 ``(rows, n)`` arrays of one chunk fit in ``max_bytes``."""
+    rows = max(1, int(max_bytes) // (8 * n * arrays))
+    for i in range(0, m, rows):
+        yield min(rows, m - i)
+
+
+def gaussian_norms(n: int, sigma: float, m: int, *, seed: int = 0,
+                   max_bytes: int = CHUNK_BYTES) -> np.ndarray:
+    """Norms of ``m`` samples of ``N(0, σ²I_n)``, drawn in chunks of at most ``max_bytes``
+    (``‖x‖/σ ∼ χ_n``)."""
     g = torch.Generator().manual_seed(seed)
     out = [torch.randn((c, n), generator=g, dtype=torch.float64).norm(dim=1) * sigma
-           for c in _chunks(m, max(1, chunk))]
+           for c in _chunks(m, n, 1, max_bytes)]
     return torch.cat(out).numpy()
 
 
 def uniform_ball_norms(n: int, r: float, m: int, *, seed: int = 0,
-                       chunk: int = 2000) -> np.ndarray:
+                       max_bytes: int = CHUNK_BYTES) -> np.ndarray:
     """Norms of ``m`` samples of the uniform law on the ball ``B_r ⊂ R^n``.
 
     Each sample is built as a vector, ``y = r U^{1/n} g/‖g‖`` (``g ∼ N(0, I)``, ``U ∼ U(0,1)``),
-    and its norm taken (``P(‖y‖ ≤ s) = (s/r)^n``, eq. (9)).
+    and its norm taken (``P(‖y‖ ≤ s) = (s/r)^n``, eq. (9)); chunks of at most ``max_bytes``.
     """
     g = torch.Generator().manual_seed(seed)
     out = []
-    for c in _chunks(m, max(1, chunk)):
+    for c in _chunks(m, n, 3, max_bytes):
         v = torch.randn((c, n), generator=g, dtype=torch.float64)
         u = torch.rand((c, 1), generator=g, dtype=torch.float64)
-        y = r * u ** (1.0 / n) * v / v.norm(dim=1, keepdim=True)
-        out.append(y.norm(dim=1))
+        v /= v.norm(dim=1, keepdim=True)
+        v *= r * u ** (1.0 / n)
+        out.append(v.norm(dim=1))
     return torch.cat(out).numpy()
 
 
-def sphere_norms(n: int, r: float, m: int, *, seed: int = 0, chunk: int = 2000) -> np.ndarray:
+def sphere_norms(n: int, r: float, m: int, *, seed: int = 0,
+                 max_bytes: int = CHUNK_BYTES) -> np.ndarray:
     """Norms of samples of the uniform law on the *sphere* of radius r (a wrong ball sampler,
     the negative control of the tests)."""
     g = torch.Generator().manual_seed(seed)
     out = []
-    for c in _chunks(m, max(1, chunk)):
+    for c in _chunks(m, n, 3, max_bytes):
         v = torch.randn((c, n), generator=g, dtype=torch.float64)
         out.append((r * v / v.norm(dim=1, keepdim=True)).norm(dim=1))
     return torch.cat(out).numpy()
@@ -546,7 +634,8 @@ def targeted_attack(model: nn.Module, x: Tensor, y: Tensor, targets: Tensor, att
 
     Settings (spec §2.6): ``igsm`` = BIM with ε = 0.3, α = 0.01, 100 steps, stopping at the first
     success; ``bim``/``pgd``/``mifgsm``/``rfgsm``: ε = 8/255 (``eps``), α = ε/4, 10 steps (PGD
-    with a random start, MI-FGSM decay 1); ``fgsm``: ε; ``cw``: c = 1, κ = 0, 50 Adam steps of
+    with a random start, MI-FGSM decay 1; R+FGSM: random step α, then 10 steps of ε − α, as
+    TorchAttacks' default ``steps=10``); ``fgsm``: ε; ``cw``: c = 1, κ = 0, 50 Adam steps of
     0.01, one value of c; ``lbfgs``: Szegedy's box-constrained L-BFGS (``lbfgs_bisection``
     bisection steps on c; ``lbfgs_double=False`` optimises in the model's float32, faster
     for CNNs).
@@ -567,7 +656,7 @@ def targeted_attack(model: nn.Module, x: Tensor, y: Tensor, targets: Tensor, att
     elif attack == "fgsm":
         r = A.fgsm(model, x, y, eps, target=t)
     elif attack == "rfgsm":
-        r = A.rfgsm(model, x, y, eps, alpha, steps=1, seed=seed, target=t)
+        r = A.rfgsm(model, x, y, eps, alpha, steps=10, seed=seed, target=t)
     elif attack == "cw":
         r = A.cw_l2(model, x, y, steps=50, binary_steps=1, c_init=1.0, lr=0.01, kappa=0.0,
                     target=t)

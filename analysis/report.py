@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,6 @@ def sig3(x: Any, digits: int = 3) -> str:
     if -4 <= exp < digits:
         return f"{round(x, digits - 1 - exp):.{max(0, digits - 1 - exp)}f}"
     return f"{x:.{digits - 1}e}"
-
-
-def fmt_row(values: Iterable[Any]) -> list[str]:
-    return [sig3(v) for v in values]
 
 
 def table(rows: Sequence[dict[str, Any]], round_numbers: bool = True):

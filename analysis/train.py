@@ -16,8 +16,10 @@ model name and arguments, the data fingerprint, the :class:`TrainConfig`, the re
 objective's ``name`` and ``params``, the device type, and the source code of this module, of the
 model's module and of the regulariser's/objective's class. A hit rebuilds the model and loads the
 state dict (``weights_only=True``). After every finished epoch a checkpoint (weights, optimiser,
-generator states, history) is stored under the same key plus the epoch, so an interrupted run
-resumes from its last finished epoch; the checkpoints are deleted once the final entry is stored.
+generator states, history, and the ``state_dict()`` of a regulariser or objective that has one,
+e.g. the call counter of an η schedule) is stored under the same key plus the epoch, so an
+interrupted run resumes from its last finished epoch, exactly where it stopped; the
+checkpoints are deleted once the final entry is stored.
 """
 
 from __future__ import annotations
@@ -199,6 +201,18 @@ def _ckpt_digest(key: dict[str, Any], code: list[Any], epoch: int) -> str:
     return cache.key_hash("train/checkpoint", {**key, "epoch": epoch}, code)
 
 
+def _hook_state(fn: Any) -> Any:
+    """The resumable state of a regulariser/objective (its ``state_dict()``), else ``None``."""
+    sd = getattr(fn, "state_dict", None)
+    return sd() if callable(sd) else None
+
+
+def _restore_hook(fn: Any, state: Any) -> None:
+    """Give a regulariser/objective back the state saved by :func:`_hook_state`."""
+    if state is not None and callable(getattr(fn, "load_state_dict", None)):
+        fn.load_state_dict(state)
+
+
 def _delete(digest: str) -> None:
     paths = cache._paths(digest)
     if paths is not None:
@@ -240,6 +254,8 @@ def _train(model_name: str, model_kwargs: dict[str, Any], data: Dataset, cfg: Tr
                 opt.load_state_dict(state["optimizer"])
                 gen.set_state(state["generator"])
                 torch.set_rng_state(state["torch_rng"])
+                _restore_hook(regularizer, state.get("regularizer"))  # e.g. an η schedule
+                _restore_hook(objective, state.get("objective"))
                 history = list(state["history"])
                 start_epoch, seconds_before = e, float(state["seconds"])
                 break
@@ -310,6 +326,7 @@ def _train(model_name: str, model_kwargs: dict[str, Any], data: Dataset, cfg: Tr
                     "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                     "optimizer": opt.state_dict(), "generator": gen.get_state(),
                     "torch_rng": torch.get_rng_state(), "history": history,
+                    "regularizer": _hook_state(regularizer), "objective": _hook_state(objective),
                     "seconds": seconds_before + time.perf_counter() - t_total})
     finally:
         bar.close()

@@ -82,9 +82,14 @@ def test_probe_on_linear_boundary_reads_one_small_singular_value():
     assert res.ok.all() and res.labels[0] != res.labels[1]
     s = res.spectra["centred"]
     assert s[-1] < 1e-8 * s[0] and s[-2] > 0.1 * s[0]  # one dimension dropped
-    assert res.normal_cosine > 1 - 1e-8
+    assert res.normal_cosine > 1 - 1e-8 and math.isnan(res.gradient_off_span)
     # the probe's boundary points are on the plane
     assert np.max(np.abs(res.points @ w.numpy() + b)) < 1e-8
+    # fewer samples than dimensions: no true cosine; the off-span fraction, under its own
+    # name, is 1 for the flat boundary, and a random direction would give about √(1 − N/n)
+    few = Bd.boundary_svd_probe(lin.eval(), x1, x2, n_samples=6, sigma=0.3, iters=60)
+    assert math.isnan(few.normal_cosine)
+    assert few.gradient_off_span > 1 - 1e-8
 
 
 def test_labels_in_ball_and_incidence_angle():

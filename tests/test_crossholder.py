@@ -327,3 +327,12 @@ def test_time_steps_and_pgd_training() -> None:
     assert set(t) == {"plain", "ch", "at"} and all(v > 0 for v in t.values())
     with pytest.raises(ValueError):
         ch.PGDTraining(0.0)
+
+
+def test_full_profile_times_the_literal_step_at_the_claims_batch() -> None:
+    # issue 10, item 22: the document-width timing of the book (profile full) is measured at the
+    # batch of 128 it reports, not on a few examples scaled by 128/n (overhead-dominated there)
+    from analysis import config
+
+    full = config.resolve("05_hessian_crossholder", "full")
+    assert full.literal_batch == 128

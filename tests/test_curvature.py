@@ -144,6 +144,51 @@ def test_attack_distance_respects_decrease_lower_bound():  # A6
         assert (fn(x_up) <= 1e-9).all()
 
 
+def test_lower_bound_takes_the_nearest_class_not_the_runner_up():
+    """Issue 10 item 17: the runner-up's boundary can be far while another class's is near."""
+    lin = torch.nn.Linear(2, 3).double()
+    with torch.no_grad():  # z0 = 1, z1 = 0.9 + 0.01·x₁ (runner-up), z2 = 5·x₁
+        lin.weight.copy_(torch.tensor([[0.0, 0.0], [0.01, 0.0], [5.0, 0.0]], dtype=torch.float64))
+        lin.bias.copy_(torch.tensor([1.0, 0.9, 0.0], dtype=torch.float64))
+    x = torch.zeros(1, 2, dtype=torch.float64)
+    cur = C.network_curvature(lin, x, iters=2)
+    assert int(cur["c"][0]) == 0 and int(cur["j"][0]) == 1 and int(cur["k_near"][0]) == 2
+    # linear margins: the exact distance to the decision boundary is min_k t_k / ‖w_c − w_k‖
+    true = min(0.1 / 0.01, 1.0 / 5.0)
+    assert cur["lower_decrease_all"][0] == pytest.approx(true, rel=1e-12)
+    assert cur["lower_decrease_all_res"][0] == pytest.approx(true, rel=1e-12)
+    # the runner-up-only bound is 10, fifty times the true distance: it is not a lower bound
+    assert cur["lower_decrease"][0] == pytest.approx(10.0, rel=1e-12)
+    assert cur["lower_decrease"][0] > true
+    with torch.no_grad():  # the boundary of class 2 is reached at x₁ = 0.2
+        z = lin(torch.tensor([[0.2 + 1e-9, 0.0]], dtype=torch.float64))
+    assert int(z.argmax()) == 2
+
+
+def test_lanczos_residual_measures_convergence():
+    """Item 17: an unconverged Ritz value overestimates λ_min; the residual norm shows it."""
+    d = 40
+    model = _Quadratic2Class(d, seed=7).eval()
+    g = torch.Generator().manual_seed(8)
+    x = 0.1 * torch.randn(6, d, generator=g, dtype=torch.float64)
+    w = np.linalg.eigvalsh(model.A.detach().numpy())
+    short = C.network_curvature(model, x, iters=3)
+    full = C.network_curvature(model, x, iters=d)
+    assert np.allclose(full["lam_min"], w[0], atol=1e-9)
+    assert np.all(full["res_min"] < 1e-8) and np.all(full["res_max"] < 1e-8)
+    # Ritz values lie inside the spectrum: after 3 steps θ_min > λ_min, and the bound is inflated
+    assert np.all(short["lam_min"] > w[0] + 1e-3)
+    assert np.all(short["lower_decrease_all"] > full["lower_decrease_all"])
+    # the residual is large and honest: some eigenvalue lies within r of θ (Krylov-Bogoliubov)
+    assert np.all(short["res_min"] > 1e-2)
+    gap = np.abs(short["lam_min"][:, None] - w[None, :]).min(axis=1)
+    assert np.all(gap <= short["res_min"] * (1 + 1e-9))
+    # the Rayleigh quotient from an independent HVP equals the Ritz value
+    assert np.allclose(short["rq_min"], short["lam_min"], atol=1e-9)
+    # widening ν₋ by the residual never raises the bound
+    assert np.all(short["lower_decrease_all_res"] <= short["lower_decrease_all"])
+
+
 def test_batched_lanczos_matches_dense_eigh():
     torch.manual_seed(0)
     n, B = 12, 3
@@ -192,8 +237,17 @@ def test_network_curvature_on_tiny_rnn_matches_dense_hessian():
         Jb = torch.autograd.functional.jacobian(g, x[b].reshape(-1))
         assert cur["J_norm"][b] == pytest.approx(float(Jb.norm()), rel=1e-10)
         assert cur["t"][b] > 0
-    for br in C.BRANCHES:
-        assert np.all(cur[f"lower_{br}"] <= cur[f"upper_{br}"] * (1 + 1e-12))
+        # every class k != c: λ_min of its own margin's Hessian
+        for col, k in enumerate(cur["k_all"][b]):
+            def gk(v, c=c, k=int(k)):
+                z = model(v.reshape(1, 4, 3))[0]
+                return z[c] - z[k]
+
+            wk = torch.linalg.eigvalsh(torch.autograd.functional.hessian(gk, x[b].reshape(-1)))
+            assert cur["lam_min_all"][b, col] == pytest.approx(float(wk[0]), abs=1e-9)
+        assert cur["res_min"][b] < 1e-8
+    assert np.array_equal(cur["k_all"][:, 0], cur["j"])
+    assert np.all(cur["lower_decrease_all"] == cur["lower_decrease_by_class"].min(axis=1))
 
 
 def test_bad_branch_raises():

@@ -213,6 +213,37 @@ def test_boundary_foot_is_in_b_at_the_distance():
     assert torch.allclose(fb.fisher_rao(th, foot), fb.boundary_distance(th), atol=1e-10, rtol=0)
 
 
+def test_delta_and_boundary_distance_differ_off_the_centre():
+    """δ > d(θ, B) on the centre-vertex segment of Δ² (issue 10 item 10: they do not coincide)."""
+    assert abs(float(fb.boundary_distance(torch.tensor([0.6, 0.2, 0.2]))) - 0.467) < 5e-4
+    assert abs(float(fb.delta_center(torch.tensor([0.6, 0.2, 0.2]))) - 0.541) < 5e-4
+    c, e1 = torch.full((3,), 1 / 3), torch.tensor([1.0, 0.0, 0.0])
+    lam = torch.linspace(0, 1, 201)[1:, None]
+    seg = (1 - lam) * c + lam * e1
+    gap = fb.delta_center(seg) - fb.boundary_distance(seg)
+    assert bool((gap > 0).all())
+    assert float(fb.delta_center(c[None]) - fb.boundary_distance(c[None])) == 0.0
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_twice_boundary_distance_is_below_the_logit_margin(k):
+    """``2 d(θ, B) ≤ s₍₁₎ − s₍₂₎`` (proof in ``certified_radii``), sharp at a two-class tie."""
+    g = torch.Generator().manual_seed(k)
+    s = torch.randn(60_000, k, generator=g) * torch.logspace(-3, 1.5, 60_000)[:, None]
+    top = torch.topk(s, 2, dim=1).values
+    margin = top[:, 0] - top[:, 1]
+    d_b = fb.boundary_distance(F.softmax(s, 1))
+    assert float((2 * d_b - margin).max()) <= 1e-12
+    # sharp: two classes (a + b = 1) near a tie, the ratio tends to 1
+    near = torch.tensor([[1e-3, 0.0] + [-40.0] * (k - 2)])
+    ratio = 2 * fb.boundary_distance(F.softmax(near, 1)) / 1e-3
+    assert 0.999999 < float(ratio) <= 1.0 + 1e-12
+    # so r_glob <= r_margin on a model (the certificate table's r_margin column)
+    model = _mlp(n_in=5, k=k, seed=k)
+    rad = fb.certified_radii(model, torch.randn(50, 5, generator=g))
+    assert bool((rad["r_glob"] <= rad["r_margin"] * (1 + 1e-12)).all())
+
+
 def test_delta_at_centre_is_zero_with_finite_gradient():
     c = torch.full((1, 10), 0.1, requires_grad=True)
     d = fb.delta_center(c)
@@ -323,7 +354,9 @@ def test_radii_ordering_on_2d_toy():
     rad = fb.certified_radii(model, x)
     fin = torch.isfinite(r_star)
     assert bool(fin.all())
-    assert bool((rad["r_glob"] <= r_loc + 1e-12).all())
+    assert bool((rad["r_glob"] <= r_loc + 5.0 / 2**20).all())  # proved: bisection width
+    assert bool((rad["r_glob"] <= rad["r_margin"] * (1 + 1e-12)).all())
+    # r_loc is a grid estimate, not a bound; on this seeded toy it stays below r*
     assert bool((r_loc <= r_star * (1 + 1e-3)).all())
     assert float((r_loc / r_star).median()) >= 0.2
     assert bool((rad["r_margin"] <= r_star).all())
@@ -339,3 +372,86 @@ def test_radius_validation():
         fb.exact_radius_rays(model, torch.zeros(2, 3))
     with pytest.raises(ValueError):
         fb.stereo(torch.full((1, 3), 1 / 3), pole=5)
+
+
+# --------------------------------------------------------------------------- 7. resumed training
+
+
+def test_resumed_fisher_run_equals_uninterrupted(tmp_path, monkeypatch):
+    """Issue 10 item 7: a checkpoint resume restores η's call counter and the rp generator."""
+    from analysis import data, train
+    from analysis.regularizers.fisher import FisherJacobian
+
+    torch.set_default_dtype(torch.float32)  # the fixture restores the default afterwards
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("ANALYSIS_CACHE", str(tmp_path / "cache"))
+    try:
+        ds = data.synthetic("blobs", 120, 4, seed=0, num_classes=3, sep=2.0)
+        cfg = train.TrainConfig(epochs=3, batch_size=30, lr=0.05, optimizer="sgd", seed=2)
+        kw = {"in_shape": (4,), "widths": (16,), "num_classes": 3, "activation": "tanh"}
+
+        def reg():
+            return FisherJacobian(eta_min=0.01, eta_max=0.5, epochs=3, eps_train=1.0,
+                                  num_classes=3, estimator="rp", seed=3, steps_per_epoch=4)
+
+        full = train.fit("mlp", kw, ds, cfg, regularizer=reg(), cache=False, progress=False)
+        real_accuracy, evals = train.accuracy, {"n": 0}
+
+        def failing_accuracy(*args, **kwargs):
+            evals["n"] += 1
+            if evals["n"] == 5:  # the 3rd epoch's evaluation: epochs 1-2 are checkpointed
+                raise KeyboardInterrupt
+            return real_accuracy(*args, **kwargs)
+
+        monkeypatch.setattr(train, "accuracy", failing_accuracy)
+        with pytest.raises(KeyboardInterrupt):
+            train.fit("mlp", kw, ds, cfg, regularizer=reg(), progress=False)
+        monkeypatch.setattr(train, "accuracy", real_accuracy)
+        resumed = train.fit("mlp", kw, ds, cfg, regularizer=reg(), progress=False)
+        assert not resumed.from_cache
+        assert [r["eta"] for r in resumed.history] == [r["eta"] for r in full.history]
+        assert full.history[-1]["eta"] == pytest.approx(0.5)
+        for a, b in zip(resumed.model.state_dict().values(), full.model.state_dict().values()):
+            assert torch.equal(a, b)
+    finally:
+        torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------- 8-9. evaluation
+
+
+def test_validation_split_is_disjoint_and_keeps_the_training_subset():
+    """Issue 10 item 8: λ is matched on training images that are neither trained on nor tested."""
+    from analysis import data
+    from analysis.regularizers.fisher import split_with_validation
+
+    pool = data.synthetic("blobs", 300, 3, seed=4, num_classes=3, sep=1.0, n_test=60)
+    ds, xv, yv = split_with_validation(pool, 150, 40, 80, seed=5)
+    ref = pool.subset(n_train=150, n_test=40, seed=5)
+    assert torch.equal(ds.x_train, ref.x_train) and torch.equal(ds.x_test, ref.x_test)
+    assert len(yv) == 80 and torch.bincount(yv).tolist() == [27, 27, 26]
+
+    def rows(x):
+        return {tuple(r.tolist()) for r in x}
+
+    assert not rows(xv) & rows(ds.x_train) and not rows(xv) & rows(pool.x_test)
+    assert rows(xv) <= rows(pool.x_train)
+    with pytest.raises(ValueError, match="n_train"):
+        split_with_validation(pool, 250, 40, 51, seed=0)  # 301 > 300 training images
+
+
+def test_pct_of_correct_counts_the_images_attacked():
+    """Issue 10 item 9: with n_attack = 40 > 30 test images the denominator is 30, not 40."""
+    from analysis.regularizers.fisher import pct_of_correct
+
+    correct = torch.tensor([True] * 24 + [False] * 6)  # 30 images attacked
+    robust_acc = 12 / 30
+    assert pct_of_correct(robust_acc, correct) == pytest.approx(50.0)
+    old = 100 * robust_acc * 40 / 24  # the old formula, a * n_attack / n_correct
+    assert old == pytest.approx(66.7, abs=0.1) and old != pytest.approx(50.0)
+    with pytest.raises(ValueError):
+        pct_of_correct(13 / 40, correct)  # a fraction of 40 images: not a count of 30
+    with pytest.raises(ValueError):
+        pct_of_correct(25 / 30, correct)  # more robust than correct images
+    assert math.isnan(pct_of_correct(0.0, torch.zeros(5, dtype=torch.bool)))

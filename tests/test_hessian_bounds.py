@@ -168,9 +168,11 @@ def test_certificate_below_attack_distance_on_swish_mlp() -> None:
     xs, ys = x[correct][:30], y[correct][:30]
     cert = hb.mlp_certificate(model, xs)
     cert_glob = hb.mlp_certificate(model, xs, local=False)
-    res = attacks.min_norm(model, xs, ys, attacks=("deepfool", "pgd_l2"), box=None,
-                           pgd_kw={"steps": 40, "restarts": 1}, bisection_steps=7)
+    res = attacks.min_norm(model, xs, ys, attacks=("deepfool", "cw", "pgd_l2"), box=None,
+                           pgd_kw={"steps": 40, "restarts": 1}, cw_kw={"steps": 100},
+                           bisection_steps=7)
     dist = res.distance
+    assert bool(torch.isfinite(res.per_attack["cw"]).any())  # C&W ran and succeeded somewhere
     ok = torch.isfinite(dist)
     assert ok.float().mean() > 0.9
     # soundness: no certificate exceeds a verified adversarial distance
@@ -204,3 +206,45 @@ def test_hessian_norm_estimates_against_dense() -> None:
         assert float(est["margin"][b]) == pytest.approx(float((logits[b, t] - logits[b, j]).detach()))
     assert n_conv >= 3  # the convergence check above actually ran
     assert math.isfinite(float(est["grad_norm"].sum()))
+
+
+def test_pixel_unit_ascent_equals_ascent_on_pixel_model() -> None:
+    # Erratum E10 in pixel units: with z = (x_px − μ)/σ, Alg. 1 run on the pixel-space network
+    # x_px ↦ f((x_px − μ)/σ) with step o must recover the same fraction of the norm as the
+    # z-space ascent with step o/σ² (``pixel_scale=σ``); ‖H_px v‖ = ‖H v‖/σ².
+    model = _mlp(d=12, h=10, k=4, seed=2)
+    mu, sigma = 0.13, 0.3
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(8, 12, generator=gen, dtype=torch.float64)
+
+    def model_px(xp: torch.Tensor) -> torch.Tensor:
+        return model((xp - mu) / sigma)
+
+    kw = {"power_iters": 300, "ascent_iters": 10, "ascent_step": 0.1, "seed": 5}
+    est_z = hb.hessian_norm_estimates(model, z, pixel_scale=sigma, **kw)
+    est_px = hb.hessian_norm_estimates(model_px, sigma * z + mu, **kw)
+    assert torch.allclose(est_px["hv_star"], est_z["hv_star"] / sigma**2, rtol=1e-6)
+    ratio_px = est_px["ascent"] / est_px["hv_star"]
+    assert torch.allclose(est_z["ascent_px"] / est_z["hv_star"], ratio_px, rtol=1e-6, atol=1e-9)
+    # the unit change matters here: the z-unit ascent (step o) recovers a different fraction
+    assert float((est_z["ascent"] / est_z["hv_star"] - ratio_px).abs().max()) > 1e-3
+    with pytest.raises(ValueError):
+        hb.hessian_norm_estimates(model, z, pixel_scale=0.0)
+
+
+def test_global_certificate_equals_closed_form() -> None:
+    # with R-independent K the bisection's fixed point is min_j r*_j (closed form); the local
+    # certificate is never below it. A certificate of 0 everywhere fails the first assert.
+    model, x, y = _train_blob_mlp()
+    model.eval()
+    xs = x[:40]
+    iters = 40
+    glob = hb.mlp_certificate(model, xs, local=False, iters=iters)
+    loc = hb.mlp_certificate(model, xs, iters=iters)
+    cf = hb.mlp_global_closed_form(model, xs)
+    assert bool((cf > 0).all())
+    tol = glob["linear"] * 2.0**-iters + 1e-12
+    assert bool(((glob["radius"] - cf).abs() <= tol).all())
+    assert bool((loc["radius"] >= cf - tol).all())
+    # K = 0 would give the linear radius, which the closed form with K > 0 stays below
+    assert bool((cf < glob["linear"]).all())

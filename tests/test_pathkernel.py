@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from torch.func import jvp
+from torch.func import jacrev, jvp
 
 from analysis import pathkernel as PK
 
@@ -46,8 +46,6 @@ def test_exact_kernel_equals_network_with_negative_controls(relu_run):
     # the summed form (one VJP per step) gives the same output
     km_sum = PK.kernel_machine(tr, Xt, outputs="all", per_point=False, progress=False)
     assert (km_sum.output - km.output).abs().max() < 1e-12
-    # contributions sum to the output change
-    assert torch.allclose(km.contributions.sum(2) + km.offset, km.output, atol=1e-12)
     # negative controls: step-start features and shuffled coefficients are visibly wrong
     start = PK.kernel_machine(tr, Xt, outputs="all", method="start", progress=False)
     assert start.max_error > 1e-4
@@ -57,6 +55,53 @@ def test_exact_kernel_equals_network_with_negative_controls(relu_run):
     uni = PK.kernel_machine(tr, Xt, outputs="all", method="uniform", per_point=False,
                             progress=False)
     assert km.max_error < uni.max_error < start.max_error
+
+
+def test_per_point_contributions_match_brute_force():
+    """Each training point's contribution, recomputed with dense Jacobians (torch.func) at the
+    quadrature nodes: catches a misattributed or wrong per-point value that the summed output
+    would not show (e.g. coefficients paired with the wrong points of a mini-batch)."""
+    X, Y = _blobs(24, 4, 3, 11)
+    tr = PK.train_gd(X, Y, [4, 6, 3], lr=0.3, steps=6, batch_size=8, seed=1)
+    Xt, _ = _blobs(2, 4, 3, 12)
+    km = PK.kernel_machine(tr, Xt, outputs="predicted", progress=False)
+    assert km.max_error < 1e-10
+    ref = torch.zeros(2, 24, dtype=torch.float64)
+    for s in range(tr.steps):
+        p, p1 = tr.params[s], tr.params[s + 1]
+        idx, a = tr.batches[s], tr.coefficients(s)
+        Jtr = jacrev(lambda q, ii=idx: PK.model_output(q, tr.X[ii]))(p)  # (|B|, K, ...) per tensor
+        tq, wq = PK.path_nodes(p, p1, Xt, n_gl=24, split=2)
+        for j in range(2):
+            k = int(km.sel[j, 0])
+            for t, w in zip(tq[j].tolist(), wq[j].tolist()):
+                pt = tuple(a0 + t * (b0 - a0) for a0, b0 in zip(p, p1))
+                Jx = jacrev(lambda q, jj=j, kk=k: PK.model_output(q, Xt[jj:jj + 1])[0, kk])(pt)
+                dots = sum((jt * jx.unsqueeze(0).unsqueeze(0)).flatten(2).sum(2)
+                           for jt, jx in zip(Jtr, Jx))  # (|B|, K)
+                ref[j, idx] += w * (a * dots).sum(1)
+    assert torch.allclose(km.contributions[:, 0], ref, atol=1e-10), \
+        (km.contributions[:, 0] - ref).abs().max()
+
+
+def test_adaptive_quadrature_where_fixed_nodes_fail():
+    """Large steps (lr 0.5, 100 steps) and points far from the data: log-softmax turns sharply
+    along the path, 48 fixed nodes per piece miss by ~1e-6; the adaptive rule refines until
+    successive estimates agree and reaches round-off."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.cat([torch.randn(20, 2, generator=g, dtype=torch.float64) + torch.tensor([1.0, 4.0]),
+                   torch.randn(20, 2, generator=g, dtype=torch.float64) + torch.tensor([4.0, 1.0])])
+    Y = torch.arange(40) // 20
+    tr = PK.train_gd(X, Y, [2, 8, 2], lr=0.5, steps=100)
+    far = torch.tensor([[4.0, 15.0], [-6.0, -6.0]], dtype=torch.float64)
+    fixed = PK.kernel_machine(tr, far, outputs="all", quad_tol=None, progress=False)
+    assert fixed.max_error > 1e-8  # the old fixed 48-node rule is not exact
+    km = PK.kernel_machine(tr, far, outputs="all", progress=False)
+    assert km.max_error < 1e-10 and km.refinements >= 1 and km.unconverged == 0
+    # the composite rule of the refinement: weights of each row sum to one
+    t, w = PK.path_nodes(tr.params[0], tr.params[1], far, n_gl=5, split=3)
+    assert torch.allclose(w.sum(1), torch.ones(2, dtype=torch.float64), atol=1e-14)
+    assert ((t >= 0) & (t <= 1)).all()
 
 
 def test_coefficient_identity_every_step(relu_run):

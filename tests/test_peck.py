@@ -207,10 +207,78 @@ def test_counterexample_batchnorm():
     cor = float(peck.bn_rule(k, y, a, "corrected"))
     snd = float(peck.bn_rule(k, y, a, "sound"))
     assert pub == pytest.approx(math.sqrt(10.5), rel=1e-12)  # 3.24
-    assert cor == pytest.approx(math.sqrt(110.5) - 10, rel=1e-12)  # 0.512
-    assert snd == 1.0
+    # the thesis's quadratic with min instead of max (the old "corrected"): sqrt(110.5) - 10
+    assert float(peck.bn_deltas(k, y, a).min()) == pytest.approx(math.sqrt(110.5) - 10, rel=1e-12)
+    assert cor == snd == 1.0
     # r = (1, 0) displaces BN's output by exactly kappa = 1: the true minimum is <= 1 < pub
     assert pub > 1.0 >= snd
+
+
+def _bn_min_displacement(a: torch.Tensor, kappa: float, n_dir: int = 20_000) -> float:
+    """Smallest ||r|| with ||a * r|| >= kappa over random and coordinate directions (brute force)."""
+    d = a.numel()
+    u = torch.cat([torch.eye(d, dtype=DT), torch.randn(n_dir, d, generator=_rng(11), dtype=DT)])
+    u = u / u.norm(dim=1, keepdim=True)
+    return float((kappa / (a * u).norm(dim=1)).min())
+
+
+def test_bn_corrected_is_a_lower_bound_with_nonuniform_scale():
+    # issue 10: y = (0, 100), a = (10, 1), kappa = 1. The old "corrected" rule (min_j delta_j of
+    # the norm-growth quadratic) gave 0.501 and published 1.002; r = (0.1, 0) already displaces
+    # the BN output by 1, so the true minimum is 0.1.
+    y = torch.tensor([[0.0, 100.0]], dtype=DT)
+    a = torch.tensor([10.0, 1.0], dtype=DT)
+    k = torch.tensor([1.0], dtype=DT)
+    true = _bn_min_displacement(a, 1.0)
+    assert true == pytest.approx(0.1, rel=1e-12)
+    assert float((a * torch.tensor([0.1, 0.0], dtype=DT)).norm()) == pytest.approx(1.0)
+    pub, quad = float(peck.bn_rule(k, y, a, "published")), float(peck.bn_deltas(k, y, a).min())
+    assert pub == pytest.approx(1.002, abs=1e-3) and quad == pytest.approx(0.501, abs=1e-3)
+    assert pub > true and quad > true
+    for v in ("corrected", "sound"):
+        assert float(peck.bn_rule(k, y, a, v)) <= true * (1 + 1e-12)
+    # random non-uniform slopes and outputs: corrected and sound never exceed the brute force
+    g = _rng(12)
+    for _ in range(20):
+        a = torch.randn(5, generator=g, dtype=DT) * torch.rand(5, generator=g, dtype=DT) * 10
+        y = torch.randn(1, 5, generator=g, dtype=DT) * 30
+        kap = float(torch.rand(1, generator=g)) * 3 + 0.01
+        true = _bn_min_displacement(a, kap)
+        for v in ("corrected", "sound"):
+            assert float(peck.bn_rule(torch.tensor([kap], dtype=DT), y, a, v)) <= true * (1 + 1e-9)
+
+
+def test_bn_rule_batch_of_slopes():
+    a = torch.tensor([[1.0, 2.0], [4.0, 0.5]], dtype=DT)
+    k = torch.tensor([1.0, 2.0], dtype=DT)
+    y = torch.zeros(2, 2, dtype=DT)
+    assert torch.allclose(peck.bn_rule(k, y, a, "sound"), torch.tensor([0.5, 0.5], dtype=DT))
+
+
+def test_lrn_corrected_is_the_sound_rule_and_valid():
+    # the old "corrected" LRN rule (min over a of max(lambda_a, 0), M_a at x_max of X) was
+    # unproven; it now falls back to the sound kappa / L.
+    kw = {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75}
+    g = _rng(13)
+    x = torch.full((1, 6), 50.0, dtype=DT)  # every entry in Delta: old corrected was > 0
+    kap = torch.tensor([0.5], dtype=DT)
+    assert float(peck.lrn_rule(kap, x, "corrected", **kw)) == float(
+        peck.lrn_rule(kap, x, "sound", **kw)) == pytest.approx(0.5 / peck.lrn_lipschitz(5, 2.0, 0.75))
+    for _ in range(5):
+        x = torch.randn(1, 6, generator=g, dtype=DT) * 100
+        kap = torch.rand(1, generator=g, dtype=DT) + 0.05
+        bnd = float(peck.lrn_rule(kap, x, "corrected", **kw))
+        u = torch.randn(500, 6, generator=g, dtype=DT)
+        u = u / u.norm(dim=1, keepdim=True)
+        y0 = peck.lrn(x, **kw)
+        # no direction reaches the displacement kappa before the bound
+        assert bool(((peck.lrn(x + bnd * (1 - 1e-9) * u, **kw) - y0).norm(dim=1) < kap).all())
+
+
+def test_lrn_published_hardly_depends_on_kappa():
+    X = torch.rand(1, 20, 12, 12, generator=_rng(14), dtype=DT)
+    vals = [float(peck.lrn_rule(torch.tensor([k], dtype=DT), X, "published")) for k in (1, 1e-3, 1e-9)]
+    assert vals[0] > 0 and max(vals) / min(vals) < 1.1  # nine orders of magnitude in kappa
 
 
 def test_counterexample_lrn():
@@ -276,6 +344,38 @@ def test_conv_operator_norm_vs_dense(k, c, q, s, pad):
     assert est == pytest.approx(sv, rel=1e-4)
     assert sv <= peck.conv_frobenius_bound(W, s) * (1 + 1e-12)
     assert sv <= peck.conv_lipschitz(W, shape, s, pad) * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("k,c,q,s,pad,H", [(4, 3, 5, 1, 0, 9), (4, 3, 3, 2, 1, 9), (2, 2, 2, 2, 0, 9),
+                                            (3, 2, 3, 3, 2, 8), (5, 3, 1, 2, 1, 7), (6, 4, 1, 1, 0, 5)])
+def test_conv_certified_norm_vs_dense_svd(k, c, q, s, pad, H):
+    W = torch.randn(k, c, q, q, generator=_rng(10 * k + q), dtype=DT)
+    D = _dense_conv(W, (c, H, H), s, pad)
+    assert torch.equal(peck.conv_dense_matrix(W, (c, H, H), s, pad), D)
+    sv = float(torch.linalg.matrix_norm(D, ord=2))
+    L = peck.conv_lipschitz(W, (c, H, H), s, pad)
+    assert sv * (1 - 1e-12) <= L <= sv * (1 + 1e-8)
+    assert sv <= peck.conv_schur_bound(W, (c, H, H), s, pad)
+    # the Schur route (forced by max_dense = 0) is a valid, looser bound
+    peck.rules._CONV_NORM_MEMO.clear()
+    assert sv * (1 - 1e-12) <= peck.conv_operator_norm_certified(W, (c, H, H), s, pad, max_dense=0)
+
+
+def test_conv_sound_constant_is_not_power_iteration_estimate():
+    # a kernel on which 100 power iterations x 1.01 (the old sound constant) stay below ||T_W||_2
+    g = _rng(170)
+    k = int(torch.randint(2, 12, (1,), generator=g))
+    c = int(torch.randint(1, 6, (1,), generator=g))
+    q = int(torch.randint(2, 6, (1,), generator=g))
+    H = int(torch.randint(q + 2, 14, (1,), generator=g))
+    W = torch.rand(k, c, q, q, generator=g, dtype=DT) - 0.5 * float(torch.rand(1, generator=g))
+    assert (k, c, q, H) == (4, 1, 2, 10)
+    sv = float(torch.linalg.matrix_norm(_dense_conv(W, (c, H, H), 1, 0), ord=2))
+    old = peck.conv_operator_norm(W, (c, H, H), iters=100) * 1.01
+    assert old < sv  # the estimate from below, even with its 1 % margin, is not a bound
+    assert peck.conv_lipschitz(W, (c, H, H)) >= sv * (1 - 1e-12)
+    k1 = torch.ones(1, dtype=DT)
+    assert float(peck.conv_rule(k1, W, "sound", input_shape=(c, H, H))) <= 1 / sv * (1 + 1e-12)
 
 
 def test_kernel_scaling_divides_bound():
@@ -463,3 +563,56 @@ def test_margin_regularizer_gradient_sign():
     assert float(val) == pytest.approx(-0.5 * float(d.mean()), rel=1e-5)
     with pytest.raises(ValueError):
         peck.MarginRegularizer(-1)
+
+
+# ---------------------------------------------------------------- issue 10: chapter helpers
+
+
+def test_layer_factors_small_cnn():
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
+                        nn.Linear(27, 6), nn.ReLU(), nn.Linear(6, 3)).double().eval()
+    x = torch.rand(1, 1, 8, 8, generator=_rng(5), dtype=DT)
+    rows = E.layer_factors(net, x)
+    by = {r["layer"]: r for r in rows}
+    conv = by["0:Conv2d"]
+    dense = float(torch.linalg.matrix_norm(_dense_conv(net[0].weight.detach().to(DT), (1, 8, 8), 1, 0),
+                                           ord=2))
+    assert conv["‖T_W‖₂"] == pytest.approx(dense, rel=1e-8)
+    assert conv["published ÷ sound"] == pytest.approx(dense / float(net[0].weight.norm()), rel=1e-9)
+    assert conv["⌈q/s⌉‖W‖_F"] == pytest.approx(3 * float(net[0].weight.norm()), rel=1e-12)
+    assert by["2:MaxPool2d"]["published ÷ sound"] == pytest.approx(1 / 3)  # t = 3, Lip = 1
+    # one sample: the product of the per-layer factors is the whole-chain ratio
+    prod = math.prod(r["published ÷ sound"] for r in rows[:-1])
+    assert prod == pytest.approx(rows[-1]["published ÷ sound"], rel=1e-9)
+    pub, snd = peck.chain_bounds(net, x, "published"), peck.chain_bounds(net, x, "sound")
+    assert rows[-1]["published ÷ sound"] == pytest.approx(float(pub.kappa / snd.kappa), rel=1e-12)
+
+
+def test_lrn_jacobian_and_lipschitz_search():
+    kw = {"n": 5, "k": 2.0, "alpha": 1e-2, "beta": 0.75}
+    x = torch.randn(3, 7, generator=_rng(15), dtype=DT) * 10
+    J = E.lrn_jacobian(x, **kw)
+    for b in range(3):
+        ref = torch.autograd.functional.jacobian(lambda v: peck.lrn(v[None], **kw)[0], x[b])
+        assert torch.allclose(J[b], ref, rtol=1e-10, atol=1e-12)
+    found = E.lrn_lipschitz_search(5, 2.0, 1e-4, 0.75, channels=8, samples=500, steps=30)
+    assert 2.0 ** -0.75 * (1 - 1e-9) <= found <= peck.lrn_lipschitz(5, 2.0, 0.75)
+
+
+@pytest.mark.parametrize("n,k,alpha,beta", [(5, 2.0, 1e-4, 0.75), (5, 1.0, 1.0, 0.75),
+                                            (3, 1.0, 1.0, 0.25), (9, 0.5, 2.0, 0.9), (1, 1.0, 1.0, 0.5)])
+def test_lrn_lipschitz_constant_is_valid(n, k, alpha, beta):
+    c_beta = beta ** beta / (1 + beta) ** (1 + beta)
+    L = peck.lrn_lipschitz(n, k, beta)
+    assert L == pytest.approx(k ** -beta * (1 + 2 * beta * c_beta * n ** 0.75), rel=1e-12)
+    assert L < k ** -beta * (1 + 2 * beta * n ** 0.75)  # tighter than the constant used before
+    # exact Jacobian norms at random points of all scales, many near the critical S = k(1+beta)/beta
+    g = _rng(16)
+    C = max(n + 2, 6)
+    scale = math.sqrt(k / alpha) * 10 ** (torch.rand(4000, 1, generator=g, dtype=DT) * 4 - 2)
+    x = torch.randn(4000, C, generator=g, dtype=DT) * scale
+    x[:1000] = torch.rand(1000, C, generator=g, dtype=DT).sign() * math.sqrt(k / (alpha * beta * n))
+    jn = torch.linalg.matrix_norm(E.lrn_jacobian(x, n, k, alpha, beta), ord=2)
+    assert float(jn.max()) <= L
+    _max_ratio(lambda v: peck.lrn(v, n, k, alpha, beta), (C, 2, 2), L, log_scale=True)

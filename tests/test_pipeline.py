@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import jupytext
@@ -17,7 +25,8 @@ SOURCES = sorted((REPO / "notebooks").glob("*.md"))
 
 @pytest.mark.parametrize(("text", "value"), [
     ("3", 3), ("1e-3", 0.001), ("0.5", 0.5), ("True", True), ("false", False), ("None", None),
-    ("[1, 2]", [1, 2]), ("full", "full"), ("torchvision", "torchvision"), ("/data/x", "/data/x"),
+    ("[1, 2]", [1, 2]), ("{'n_test': 10}", {"n_test": 10}), ("inf", float("inf")),
+    ("full", "full"), ("torchvision", "torchvision"), ("/data/x", "/data/x"),
 ])
 def test_parse_value(text, value):
     assert run.parse_value(text) == value and type(run.parse_value(text)) is type(value)
@@ -47,6 +56,158 @@ def test_parameter_names_and_unknown_parameter(tmp_path):
         run.main([str(src), str(tmp_path / "o.ipynb"), "-p", "n_trian", "5"])
     with pytest.raises(SystemExit, match="no cell tagged 'parameters'"):
         run.parameter_names(nbformat.v4.new_notebook())
+
+
+# ---- item 8: every schema parameter from the command line, validated before the kernel -----
+def test_schema_parameters_outside_the_cell_are_accepted():
+    names = ["profile", "seed", "device", "data_source", "epochs"]
+    extra = run.check_params("00_toolkit", names, {"profile": "full", "epochs": 2,
+                                                   "batch_size": 64, "eps_l2": [0.0, 1.0]})
+    assert extra == {"batch_size": 64, "eps_l2": [0.0, 1.0]}
+    over = run.check_params("04_persistence_pathkernel", ["profile", "overrides"],
+                            {"overrides": run.parse_value("{'n_test': 100, 'fig24_net': 'C-4'}")})
+    assert over == {}
+
+
+@pytest.mark.parametrize(("chapter", "params", "pattern"), [
+    ("00_toolkit", {"eps_linf": ["a"]}, r"^error: parameter 'eps_linf': item 'a' must be"),
+    ("00_toolkit", {"cnn_channels": [8, 1.5]}, r"^error: parameter 'cnn_channels': item 1.5"),
+    ("00_toolkit", {"batch_size": 0}, r"^error: parameter 'batch_size' = 0 must be >= 1"),
+    ("00_toolkit", {"profile": "papers"}, r"^error: unknown profile 'papers'"),
+    ("00_toolkit", {"n_trian": 3}, r"^error: unknown parameter\(s\) \['n_trian'\]"),
+    ("02_fisher_jacobian", {"lr": float("inf")}, r"^error: parameter 'lr' = inf must be finite"),
+    ("02_fisher_jacobian", {"eta_min": 0.01, "eta_max": 0.005},
+     r"^error: parameter 'eta_min' = 0.01 must be <= 'eta_max' = 0.005"),
+    ("04_persistence_pathkernel", {"fig24_net": "C-X"}, r"^error: parameter 'fig24_net' = 'C-X'"),
+    ("04_persistence_pathkernel", {"overrides": {"fig24_net": "nope"}}, r"'fig24_net' = 'nope'"),
+    ("04_persistence_pathkernel", {"overrides": "{n_test: 3}"}, r"'overrides' must be a dict"),
+    ("04_persistence_pathkernel", {"overrides": {"n_tset": 3}}, r"unknown parameter\(s\)"),
+])
+def test_bad_values_fail_in_one_line(chapter, params, pattern):
+    names = ["profile", "seed", "device", "data_source", "overrides"]
+    with pytest.raises(SystemExit, match=pattern) as exc:
+        run.check_params(chapter, names, params)
+    assert "\n" not in str(exc.value)
+
+
+def test_resolve_takes_run_parameters_for_its_chapter_only(monkeypatch):
+    from analysis import config
+
+    monkeypatch.setenv(config.RUN_PARAMS, '{"chapter": "00_toolkit", "params": {"batch_size": 32}}')
+    assert config.resolve("00_toolkit", "smoke").batch_size == 32
+    assert config.resolve("00_toolkit", "smoke", batch_size=16).batch_size == 16
+    assert config.resolve("01_warwick_rnn", "smoke") == config.resolve("01_warwick_rnn", "smoke")
+    monkeypatch.setenv(config.RUN_PARAMS, '{"chapter": "00_toolkit", "params": {"batch_size": 0}}')
+    with pytest.raises(ValueError, match="'batch_size' = 0"):
+        config.resolve("00_toolkit", "smoke")
+
+
+# ---- item 7: runs that survive any temp folder, SIGTERM, stale failures -----------------------
+def _demo(tmp_path: Path, body: str) -> Path:
+    nb = _nb('profile = "smoke"\nn = 1\n')
+    nb.cells.append(nbformat.v4.new_code_cell(body))
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                 "display_name": "Python 3"}
+    src = tmp_path / "demo.md"
+    jupytext.write(nb, src, fmt="md:myst")
+    return src
+
+
+def _leftovers(*folders: Path) -> list[Path]:
+    return [p for f in folders for p in f.iterdir() if p.name.startswith(".") or "tmp" in p.name]
+
+
+def test_run_with_tmpdir_on_another_filesystem(tmp_path, monkeypatch):
+    """$TMPDIR on another file system (tmpfs /tmp): os.replace from it fails with EXDEV."""
+    other = tmp_path / "other_fs"
+    other.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(other))
+    real = os.replace
+
+    def replace(a, b):
+        if Path(a).resolve().is_relative_to(other) != Path(b).resolve().is_relative_to(other):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real(a, b)
+
+    monkeypatch.setattr(os, "replace", replace)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    out = outdir / "demo.ipynb"
+    stale = outdir / "demo.failed.ipynb"
+    stale.write_text("{}")
+    src = _demo(tmp_path, "print(n * 2)")
+    assert run.main([str(src), str(out), "-p", "n", "21"]) == 0
+    outputs = [o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", [])]
+    assert any("42" in o.get("text", "") for o in outputs)
+    assert not stale.exists(), "a stale .failed.ipynb survived a successful run"
+    assert _leftovers(outdir, other) == []
+
+
+def test_failed_run_keeps_partial_and_cleans_up(tmp_path):
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    src = _demo(tmp_path, "raise RuntimeError('boom')")
+    with pytest.raises(Exception, match="boom"):
+        run.main([str(src), str(outdir / "demo.ipynb")])
+    assert not (outdir / "demo.ipynb").exists() and (outdir / "demo.failed.ipynb").exists()
+    assert _leftovers(outdir) == []
+
+
+def test_sigterm_leaves_no_temporary_folder(tmp_path):
+    tmpdir, outdir = tmp_path / "tmpdir", tmp_path / "out"
+    tmpdir.mkdir()
+    outdir.mkdir()
+    src = _demo(tmp_path, "import time\nprint('started', flush=True)\ntime.sleep(120)")
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "analysis.run", str(src),
+                             str(outdir / "demo.ipynb")], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        t0 = time.time()
+        while not any(outdir.iterdir()) and not any(tmpdir.iterdir()):
+            assert proc.poll() is None and time.time() - t0 < 120, "the run did not start"
+            time.sleep(0.1)
+        time.sleep(5)  # let papermill start the kernel
+        proc.send_signal(signal.SIGTERM)
+        log, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, log
+    assert not (outdir / "demo.ipynb").exists()
+    assert [p for p in outdir.iterdir() if p.name != "demo.failed.ipynb"] == [], log
+    assert list(tmpdir.iterdir()) == [], log
+
+
+def test_deps_rule_lists_imported_modules():
+    rule = run.deps_rule(REPO / "notebooks" / "00_toolkit.md", "book/_executed/00_toolkit.ipynb")
+    head = rule.splitlines()[0]
+    assert head.startswith("book/_executed/00_toolkit.ipynb: ")
+    files = head.split(": ", 1)[1].split()
+    assert "analysis/attacks.py" in files and "analysis/profiles/00_toolkit.py" in files
+    assert "analysis/profiles/03_peck_bounds.py" not in files
+    assert all((REPO / f).is_file() for f in files)
+
+
+# ---- item 11: a chapter of the table of contents without a record fails the scorecard --------
+def test_scorecard_fails_when_a_toc_chapter_has_no_record(tmp_path, capsys):
+    from analysis import scorecard
+
+    records, out = tmp_path / "records", tmp_path / "out"
+    records.mkdir()
+    toc = REPO / "book" / "_toc.yml"
+    stems = scorecard.toc_chapters(toc)
+    assert stems == [p.stem for p in SOURCES]
+    for stem in stems:
+        if stem in scorecard.WITHOUT_RECORDS:
+            continue
+        for kind in ("verdicts", "errata"):
+            (records / f"{stem}.{kind}.json").write_text(json.dumps(
+                {"chapter": stem, "title": "t", "profile": "smoke", "items": []}))
+    assert scorecard.main([str(records), str(out), "--toc", str(toc)]) == 0
+    (records / "03_peck_bounds.verdicts.json").unlink()
+    assert scorecard.main([str(records), str(out), "--toc", str(toc)]) == 1
+    assert "03_peck_bounds.verdicts.json" in capsys.readouterr().err
 
 
 def test_strip_keeps_only_checked_outputs():
@@ -107,12 +268,17 @@ def test_seed_everything_is_deterministic():
         env.seed_everything(-1)
 
 
-def test_device_choice():
+@pytest.mark.parametrize("gpu", [False, True])
+def test_device_choice(monkeypatch, gpu):
+    """"auto" is CUDA exactly when a GPU is present (both branches, by patching the probe)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     assert env.get_device("cpu").type == "cpu"
-    assert env.get_device("auto").type in ("cpu", "cuda")
+    assert env.get_device("auto").type == ("cuda" if gpu else "cpu")
     with pytest.raises(ValueError, match="unknown device"):
         env.get_device("tpu")
-    if not torch.cuda.is_available():
+    if gpu:
+        assert env.get_device("cuda").type == "cuda"
+    else:
         with pytest.raises(ValueError, match="no CUDA device"):
             env.get_device("cuda")
 

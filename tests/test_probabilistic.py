@@ -114,3 +114,25 @@ def test_lemma_401_complement_error():  # B6
     # what Assumption 2 actually asks for: a random 2-plane; ≈ 0 already at κ = 0.2
     plane = P.random_plane_mc([0.2, 0.5], n=300, draws=1000, seed=0)
     assert np.all(plane == 0.0)
+
+
+def test_cache_key_names_every_parameter():
+    """Issue 11: a default (n_matrices, chunk) or the classifier's R and s is part of the key."""
+    from analysis import cache
+
+    kap = np.array([0.25, 0.5])
+    k0 = P.call_key(P.two_eigenvalue_mc, kap, 60, 200, seed=1)
+    assert k0["args"]["n_matrices"] == 4 and k0["args"]["seed"] == 1
+    assert cache.key_hash("x", k0) != cache.key_hash(
+        "x", P.call_key(P.two_eigenvalue_mc, kap, 60, 200, seed=1, n_matrices=2))
+    assert P.call_key(P.random_plane_mc, kap, 60, 200)["args"]["chunk"] == 500
+    rho = np.array([1.0, 2.0])
+    a = P.call_key(P.mc_table, P.SphereClassifier(1.0, 0.5, 20), rho, [5], 100, seed=0)
+    b = P.call_key(P.mc_table, P.SphereClassifier(2.0, 0.5, 20), rho, [5], 100, seed=0)
+    assert "progress" not in a["args"] and a["args"]["modes"] == ("sphere", "ball")
+    assert cache.key_hash("x", a) != cache.key_hash("x", b)  # R is in the key
+    # cached_call returns what the call returns, and a second call is a cache hit
+    r1 = P.cached_call("test/two", P.two_eigenvalue_mc, kap, 60, 200, seed=1)
+    r2 = P.cached_call("test/two", P.two_eigenvalue_mc, kap, 60, 200, seed=1)
+    assert np.array_equal(r1, P.two_eigenvalue_mc(kap, 60, 200, seed=1))
+    assert np.array_equal(r1, r2)

@@ -106,3 +106,16 @@ def test_fig9_monotonicities():  # D6
     assert neg[0] == pytest.approx(0.0, abs=1e-6)  # η-smoothing only
     assert np.all(np.diff(neg) > 0)
     assert np.all(np.diff(ks_sc) < 0)
+
+
+def test_cdfs_are_the_integrals_of_their_pdfs():
+    """Each closed-form / grid CDF equals the quadrature of its pdf (not the CDF against itself)."""
+    for sigma in (0.5, 1.0):
+        for x in (-1.5 * sigma, -0.3 * sigma, 0.7 * sigma, 1.9 * sigma):
+            ref = quad(lambda v, s=sigma: rmt.semicircle_pdf(v, s), -2 * sigma, x, limit=200)[0]
+            assert float(rmt.semicircle_cdf(x, sigma)) == pytest.approx(ref, abs=1e-9)
+    for phi in (0.25, 0.5, 1.0):
+        lo, hi = rmt.mp_edges(phi)
+        for x in np.linspace(lo, hi, 7)[1:-1]:
+            ref = quad(lambda v, p=phi: float(rmt.mp_pdf(v, p)), lo, x, limit=200)[0]
+            assert float(rmt.mp_cdf(x, phi)) == pytest.approx(ref, abs=1e-6)

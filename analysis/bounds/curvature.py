@@ -26,7 +26,9 @@ Branches (``δ*`` = the smallest perturbation that reaches the constraint):
 
 These are exact statements about the quadratic model only; for a network they are estimates.
 :func:`network_curvature` computes the ingredients for a model (``J`` by autograd, the extreme
-eigenpairs of ``H`` by a batched Lanczos iteration on Hessian-vector products).
+eigenpairs of ``H`` by a batched Lanczos iteration on Hessian-vector products, with the residual
+norm of each Ritz pair) for the margin against **every** other class: the label changes at the
+nearest of those boundaries, which need not be the runner-up's.
 """
 
 from __future__ import annotations
@@ -307,55 +309,133 @@ def batched_lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, iters: int
     return theta, torch.bmm(Q, S)
 
 
-def network_curvature(model: torch.nn.Module, x: Tensor, *, iters: int = 60, seed: int = 0
-                      ) -> dict[str, np.ndarray]:
+def _extreme_pairs(fn: Callable[[Tensor], Tensor], x: Tensor, v0: Tensor, iters: int
+                   ) -> dict[str, Tensor]:
+    """Gradient, margin and the extreme Ritz pairs of the input Hessian of ``fn`` at ``x``.
+
+    The Ritz pairs come from :func:`batched_lanczos`; one more Hessian-vector product per pair
+    (independent of the Lanczos recurrence) gives its residual norm ``‖Hu − θu‖`` and its
+    Rayleigh quotient ``uᵀHu``.
+
+    Args:
+        fn: per-sample margins ``(B, ...) -> (B,)``. x: points ``(B, ...)``.
+        v0: Lanczos start vectors like ``x``. iters: Lanczos steps.
+
+    Returns:
+        float64 tensors: ``t (B,)``, ``J (B, n)``, ``lam_min``, ``lam_max``, ``res_min``,
+        ``res_max``, ``rq_min``, ``rq_max`` ``(B,)``, ``u_min``, ``u_max`` ``(B, n)``.
+    """
+    with torch.no_grad():
+        t = fn(x).double()
+    J = autodiff.input_gradient(fn, x).reshape(x.shape[0], -1).double()
+    mv = autodiff.hvp_operator(fn, x)
+    theta, U = batched_lanczos(mv, v0.to(x.dtype), iters)
+    out = {"t": t, "J": J, "lam_min": theta[:, 0], "lam_max": theta[:, -1],
+           "u_min": U[:, :, 0], "u_max": U[:, :, -1]}
+    for side in ("min", "max"):
+        u, lam = out[f"u_{side}"], out[f"lam_{side}"]
+        hu = mv(u.reshape(x.shape).to(x.dtype)).reshape(x.shape[0], -1).double()
+        out[f"res_{side}"] = (hu - lam[:, None] * u).norm(dim=1)
+        out[f"rq_{side}"] = (hu * u).sum(1) / (u * u).sum(1)
+    return out
+
+
+def network_curvature(model: torch.nn.Module, x: Tensor, *, iters: int = 60, seed: int = 0,
+                      chunk: int = 256) -> dict[str, np.ndarray]:
     """Ingredients of Thm 3.0.1 for a network at each point, and the bounds of every branch.
 
-    For each sample: ``c`` = predicted class, ``j`` = runner-up, ``t = f_c - f_j``,
-    ``J = ∇g``, the extreme eigenpairs of ``H = ∇²g`` by :func:`batched_lanczos` on
-    Hessian-vector products (``iters`` HVPs), ``|Jᵀu|`` for both, and the lower/upper bounds of
-    each branch (keys ``lower_<branch>``, ``upper_<branch>``) plus ``t/‖J‖`` (the first-order
-    estimate).
+    For each sample (``c`` = predicted class) and **every** other class ``k``: the margin
+    ``g_k = f_c − f_k``, ``t_k = g_k(x)``, ``J_k = ∇g_k``, the extreme eigenpairs of
+    ``H_k = ∇²g_k`` by :func:`batched_lanczos` on Hessian-vector products (``iters`` HVPs), and
+    the residual norm ``‖H_k u − θu‖`` of each Ritz pair (one independent HVP each).
+
+    The label changes as soon as *some* margin ``g_k`` reaches 0, so the decrease-branch lower
+    bound on the distance to the decision boundary is the minimum over ``k`` of
+    ``h(‖J_k‖, ν₋,k, t_k)`` (``lower_decrease_all``); the runner-up alone (``lower_decrease``) is
+    a bound for reaching the runner-up's boundary only.
+
+    Lanczos Ritz values lie inside the spectrum, so ``θ_min ≥ λ_min``: an unconverged ``θ_min``
+    underestimates ``ν₋ = −λ_min`` and inflates the bound. ``res_min`` measures convergence (a
+    Ritz pair with residual ``r`` has an eigenvalue within ``r`` of ``θ``);
+    ``lower_decrease_all_res`` uses ``ν₋ = max(0, r − θ_min)``, the bound widened by the
+    residual (exact if the eigenvalue near ``θ_min`` is ``λ_min``, which Lanczos does not
+    certify).
 
     Args:
         model: logits model (eval mode; C² activations for a meaningful Hessian).
         x: points ``(B, ...)``.
-        iters: Lanczos steps (HVPs per point).
-        seed: seed of the Lanczos start vectors.
+        iters: Lanczos steps (HVPs per point and class).
+        seed: seed of the Lanczos start vectors (one per point and class).
+        chunk: rows (point, class) per batch; memory only, the start vectors are drawn first.
 
     Returns:
-        dict of numpy float64 arrays ``(B,)`` (``c``, ``j`` as int64).
+        dict of numpy arrays. Runner-up ``j`` (shape ``(B,)``): ``c``, ``j``, ``t``, ``J_norm``,
+        ``lam_max``, ``lam_min``, ``Ju_max``, ``Ju_min``, ``res_min``, ``res_max``, ``rq_min``,
+        ``rq_max``, ``first_order`` (``t/‖J‖``), ``lower_<branch>``, ``upper_<branch>``.
+        Every class ``k ≠ c`` (shape ``(B, K−1)``): ``k_all``, ``t_all``, ``J_norm_all``,
+        ``lam_min_all``, ``res_min_all``, ``rq_min_all``, ``lower_decrease_by_class``.
+        Nearest class (shape ``(B,)``): ``lower_decrease_all``, ``lower_decrease_all_res``,
+        ``k_near``, ``nu_near`` (its ``ν₋``), ``t_near``, ``J_norm_near``.
     """
     model.eval()
     p = next(model.parameters())
     x = x.to(dtype=p.dtype, device=p.device)
     with torch.no_grad():
         z = model(x)
-    top2 = z.topk(2, dim=1).indices
-    c, j = top2[:, 0], top2[:, 1]
-    fn = margin_fn(model, c, j)
-    with torch.no_grad():
-        t = fn(x)
-    J = autodiff.input_gradient(fn, x).reshape(x.shape[0], -1).double()
+    B, K = z.shape
+    if K < 2:
+        raise ValueError("network_curvature needs at least two classes")
+    order = z.argsort(dim=1, descending=True)  # (B, K): c, runner-up, then the rest
+    c, ks = order[:, 0], order[:, 1:]
+    rows_x = x.repeat_interleave(K - 1, dim=0)
+    rows_c = c.repeat_interleave(K - 1)
+    rows_k = ks.reshape(-1)
     gen = torch.Generator().manual_seed(seed)
-    v0 = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device)
-    mv = autodiff.hvp_operator(fn, x)
-    theta, U = batched_lanczos(mv, v0.to(x.dtype), iters)
-    lam_min, lam_max = theta[:, 0], theta[:, -1]
-    u_min, u_max = U[:, :, 0], U[:, :, -1]
+    v0 = torch.randn(rows_x.shape, generator=gen, dtype=torch.float64).to(x.device)
+    parts = []
+    for s in range(0, rows_x.shape[0], chunk):
+        sl = slice(s, s + chunk)
+        fn = margin_fn(model, rows_c[sl], rows_k[sl])
+        parts.append(_extreme_pairs(fn, rows_x[sl], v0[sl], iters))
+    r = {k: torch.cat([q[k] for q in parts]) for k in parts[0]}
+    per = {k: v.reshape(B, K - 1, *v.shape[1:]) for k, v in r.items()}
+    ru = {k: v[:, 0] for k, v in per.items()}  # the runner-up is column 0
+    J = ru["J"]
     out = {
-        "c": c.cpu().numpy(), "j": j.cpu().numpy(),
-        "t": t.double().cpu().numpy(),
+        "c": c.cpu().numpy(), "j": ks[:, 0].cpu().numpy(),
+        "t": ru["t"].cpu().numpy(),
         "J_norm": J.norm(dim=1).cpu().numpy(),
-        "lam_max": lam_max.cpu().numpy(), "lam_min": lam_min.cpu().numpy(),
-        "Ju_max": (J * u_max).sum(1).abs().cpu().numpy(),
-        "Ju_min": (J * u_min).sum(1).abs().cpu().numpy(),
+        "lam_max": ru["lam_max"].cpu().numpy(), "lam_min": ru["lam_min"].cpu().numpy(),
+        "Ju_max": (J * ru["u_max"]).sum(1).abs().cpu().numpy(),
+        "Ju_min": (J * ru["u_min"]).sum(1).abs().cpu().numpy(),
     }
+    for k in ("res_min", "res_max", "rq_min", "rq_max"):
+        out[k] = ru[k].cpu().numpy()
     out["first_order"] = out["t"] / out["J_norm"]
     for br in BRANCHES:
         b = bounds_from_spectrum(out["J_norm"], out["t"], out["lam_max"], out["lam_min"],
                                  out["Ju_max"], out["Ju_min"], br)
         out[f"lower_{br}"], out[f"upper_{br}"] = b.lower, b.upper
+    # every class k != c: the decrease branch of g_k, and the nearest boundary
+    out["k_all"] = ks.cpu().numpy()
+    out["t_all"] = per["t"].cpu().numpy()
+    out["J_norm_all"] = per["J"].norm(dim=2).cpu().numpy()
+    for k in ("lam_min", "res_min", "rq_min"):
+        out[f"{k}_all"] = per[k].cpu().numpy()
+    t_pos = np.maximum(out["t_all"], 0.0)  # c is the argmax, so t_k >= 0 up to rounding
+    nu_all = np.maximum(-out["lam_min_all"], 0.0)
+    by_class = h(out["J_norm_all"], nu_all, t_pos)
+    widened = h(out["J_norm_all"], np.maximum(out["res_min_all"] - out["lam_min_all"], 0.0),
+                t_pos)
+    near = np.argmin(by_class, axis=1)
+    rows = np.arange(B)
+    out["lower_decrease_by_class"] = by_class
+    out["lower_decrease_all"] = by_class[rows, near]
+    out["lower_decrease_all_res"] = widened.min(axis=1)
+    out["k_near"] = out["k_all"][rows, near]
+    out["nu_near"] = nu_all[rows, near]
+    out["t_near"] = out["t_all"][rows, near]
+    out["J_norm_near"] = out["J_norm_all"][rows, near]
     return out
 
 

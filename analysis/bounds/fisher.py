@@ -21,7 +21,10 @@ Notation: a model maps ``x`` to logits ``s(x)`` (``K = m + 1`` classes), ``θ = 
 * Certified radii: the document's ``r_doc = δ/‖J_μ‖₂`` and ``r_lin = d(F, B)/‖J_μ‖₂`` are
   linearisations, not bounds; ``r_glob = √2·d(F(x), B)/L_s`` (``L_s`` = a global Lipschitz
   constant of the logits) is a certificate, from the path lemma
-  ``d(F(x), F(z)) ≤ ‖z − x‖ sup ‖J_μ‖₂`` and ``‖J_μ‖₂ ≤ ‖J_s‖₂/√2``.
+  ``d(F(x), F(z)) ≤ ‖z − x‖ sup ‖J_μ‖₂`` and ``‖J_μ‖₂ ≤ ‖J_s‖₂/√2``. It never exceeds the
+  standard logit-margin certificate ``r_margin = (s₍₁₎ − s₍₂₎)/(√2 L_s)`` (Tsuzuku et al.),
+  because ``2·d(θ, B) ≤ s₍₁₎ − s₍₂₎`` for every logit vector (proof in
+  :func:`certified_radii`): the Fisher-Rao route certifies nothing the margin does not.
 
 Everything is batched over a leading dimension; distances are in Fisher-Rao units (radius-2
 sphere), input distances are L2 in input units.
@@ -371,7 +374,19 @@ def certified_radii(model: nn.Module, x: Tensor, *, jac: FisherJacobians | None 
     * ``r_doc = δ/‖J_μ‖₂``: largest ε for which eq. 14 holds at ``x`` (a heuristic).
     * ``r_lin = d(F, B)/‖J_μ‖₂``: the same with the exact boundary distance (a heuristic).
     * ``r_glob = √2·d(F(x), B)/L_s``: certified (path lemma and ``‖J_μ‖₂ ≤ ‖J_s‖₂/√2``).
-    * ``r_margin = (s₍₁₎ − s₍₂₎)/(√2 L_s)``: Tsuzuku et al.'s margin certificate.
+    * ``r_margin = (s₍₁₎ − s₍₂₎)/(√2 L_s)``: Tsuzuku et al.'s margin certificate (each
+      difference ``sᵢ − sⱼ`` is ``√2 L_s``-Lipschitz).
+
+    ``r_glob ≤ r_margin`` always, with equality only at a tie. Proof: let ``a ≥ b`` be the two
+    largest probabilities, so ``s₍₁₎ − s₍₂₎ = ln(a/b)`` and ``d(θ, B) = 2 arcsin((√a − √b)/√2)``.
+    Fix the ratio ``a/b``; since ``√a − √b = √b (√(a/b) − 1)`` grows with ``b`` and
+    ``a + b ≤ 1``, ``d`` is largest when ``a + b = 1``. Write then ``√a = cos φ``,
+    ``√b = sin φ`` with ``φ ∈ (0, π/4]``: ``(√a − √b)/√2 = sin(π/4 − φ)``, so
+    ``2d = π − 4φ`` and ``s₍₁₎ − s₍₂₎ = 2 ln cot φ``. The function
+    ``g(φ) = 2 ln cot φ − π + 4φ`` has ``g(π/4) = 0`` and ``g'(φ) = 4 − 4/sin 2φ ≤ 0``, so
+    ``g ≥ 0`` on ``(0, π/4]``: ``2 d(θ, B) ≤ s₍₁₎ − s₍₂₎``, hence
+    ``r_glob = √2 d/L_s ≤ (s₍₁₎ − s₍₂₎)/(√2 L_s) = r_margin``. Since ``g'(π/4) = 0`` as well,
+    the two radii agree to second order near the boundary (two-class mass, ``a + b = 1``).
 
     Returns:
         A dict of float64 ``(B,)`` tensors (also ``d_B``, ``delta``, ``spec_mu``).
@@ -400,11 +415,14 @@ def _spec_mu_points(model: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
 
 def local_radius_2d(model: Callable[[Tensor], Tensor], x: Tensor, *, n_angles: int = 64,
                     n_radii: int = 16, bisection: int = 30, r_max: float = 5.0) -> Tensor:
-    """Local certified radius ``r_loc`` on a 2-D input (path lemma with a local sup).
+    """Local radius estimate ``r_loc`` on a 2-D input (path lemma with a grid sup).
 
     Largest ``r`` with ``r · sup_{B(x, r)} ‖J_μ‖₂ ≤ d(F(x), B)``, the sup taken on a polar
-    grid (``n_radii × n_angles`` points plus the centre) of ``B(x, r)``, by bisection on ``r``
-    (the left side grows with ``r``). The grid sup makes it a close estimate, not a proof.
+    grid (``n_radii × n_angles`` points plus the centre) of ``B(x, r)``, by bisection on ``r``.
+    With the true sup this would be a certificate; the grid sup only bounds it from below, so
+    ``r_loc`` is an estimate, not a proof, and may exceed the exact radius. What is proved:
+    every ``r ≤ r_glob`` passes the grid test (``sup ‖J_μ‖₂ ≤ L_s/√2``), so the bisection
+    returns ``r_loc ≥ r_glob − r_max/2^bisection``.
 
     Args:
         model: logits model on ``(N, 2)`` inputs. x: points ``(B, 2)``.

@@ -44,6 +44,7 @@ __all__ = [
     "mlp_hessian_bound",
     "mlp_global_hessian_bound",
     "mlp_certificate",
+    "mlp_global_closed_form",
     "hessian_norm_estimates",
     "SWISH_D2_LOBE",
 ]
@@ -262,16 +263,48 @@ def mlp_certificate(model: torch.nn.Module, x: Tensor, *, local: bool = True,
     return {"radius": rad, "linear": lin, "t": info["t"]}
 
 
+def mlp_global_closed_form(model: torch.nn.Module, x: Tensor) -> Tensor:
+    """Corollary 1's radius with the global curvature bound, in closed form (no bisection).
+
+    With a curvature bound ``K⁽ʲ⁾`` that does not depend on ``R``, ``R ≤ φ(R)`` holds exactly
+    when ``R ≤ r*_j`` for every ``j`` (:func:`closed_form_radius`), so the fixed point of
+    :func:`mlp_certificate` with ``local=False`` is ``min_j r*_j``. An independent check of the
+    bisection, and a floor for the local certificate (whose ``K_R`` is never larger).
+
+    Args:
+        model: :class:`~analysis.models.swish.SwishMLP`. x: points ``(B, ...)``.
+
+    Returns:
+        Radii ``(B,)`` float64 (0 where the top two logits tie).
+    """
+    info = mlp_margins(model, x)
+    k = mlp_global_hessian_bound(model, x, info)
+    return closed_form_radius(info["margin"].clamp_min(0), info["grad_norm"], k).min(dim=1).values
+
+
 # --------------------------------------------------------------------------- Fig. 3 quantities
 
 
 def hessian_norm_estimates(model: Callable[[Tensor], Tensor], x: Tensor, *,
                            power_iters: int = 100, ascent_iters: int = 10,
                            ascent_step: float = 0.1, short_power_iters: int = 10,
-                           seed: int = 0, batch_size: int = 250) -> dict[str, Tensor]:
+                           seed: int = 0, batch_size: int = 250,
+                           pixel_scale: float | None = None) -> dict[str, Tensor]:
     """Hessian-norm estimates of the top-vs-runner-up margin at each point (Fig. 3, E10).
 
     ``t`` = top logit, ``j`` = second largest (footnote 2); ``f = f_t − f_j``.
+
+    Args:
+        model: logits model. x: inputs ``(B, ...)`` in the model's input units.
+        power_iters: power-iteration steps of ``|Hv*|``.
+        ascent_iters, ascent_step: ``T`` and ``o`` of Alg. 1's ascent.
+        short_power_iters: steps of the short power iteration (``power_short``).
+        seed: seed of the random start vectors (shared by every estimator).
+        batch_size: chunk size.
+        pixel_scale: ``σ`` when the inputs are standardised, ``z = (x_px − μ)/σ``. Then
+            ``H_px = H/σ²`` and a unit direction is the same vector in both units, so Alg. 1's
+            ascent run in pixel units with step ``o`` is the ascent in ``z`` units with step
+            ``o/σ²``; it is returned as ``ascent_px`` (same start vectors).
 
     Returns:
         dict of ``(B,)`` float tensors: ``margin``, ``grad_norm`` (``G``), ``hv_star``
@@ -279,8 +312,11 @@ def hessian_norm_estimates(model: Callable[[Tensor], Tensor], x: Tensor, *,
         gradient ĝ), ``power_short`` (power iteration, ``short_power_iters`` steps),
         ``ascent`` (literal Alg. 1, ``ascent_iters`` steps of size ``ascent_step`` from an
         unnormalised Gaussian), ``random`` (``‖H v‖`` for a random unit v), ``rayleigh``
-        (``v*ᵀHv*``, signed).
+        (``v*ᵀHv*``, signed); with ``pixel_scale``, ``ascent_px`` (Alg. 1 in pixel units,
+        reported as ``‖H v‖`` in the model's units, so ``ascent_px / hv_star`` is unit-free).
     """
+    if pixel_scale is not None and not pixel_scale > 0:
+        raise ValueError(f"pixel_scale must be > 0, got {pixel_scale}")
     from analysis.regularizers.crossholder import estimate_top_direction
 
     gen = torch.Generator().manual_seed(seed)
@@ -311,6 +347,10 @@ def hessian_norm_estimates(model: Callable[[Tensor], Tensor], x: Tensor, *,
                "hg": nrm(hv(gu)), "power_short": nrm(hv(vshort)), "ascent": nrm(hv(vasc)),
                "random": nrm(hv(vrand)),
                "rayleigh": (vstar * hvs).reshape(xb.shape[0], -1).sum(dim=1)}
+        if pixel_scale is not None:
+            vpx = estimate_top_direction(hv, v0, ascent_iters, "ascent",
+                                         ascent_step / pixel_scale**2)
+            res["ascent_px"] = nrm(hv(vpx))
         for k, v in res.items():
             outs.setdefault(k, []).append(v.detach())
     return {k: torch.cat(v) for k, v in outs.items()}

@@ -20,8 +20,10 @@ subspace containing ``x``, the label is kept iff ``cos θ < a = (R² - s² - ρ�
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +46,8 @@ __all__ = [
     "beta_corrected",
     "two_eigenvalue_mc",
     "random_plane_mc",
+    "call_key",
+    "cached_call",
 ]
 
 
@@ -152,6 +156,10 @@ class SphereClassifier:
     def kappa(self) -> float:
         """Curvature constant ``r / (2R)`` of ``(2α_x)⁻¹H``."""
         return self.r / (2.0 * self.R)
+
+    def cache_key(self) -> dict[str, float | int]:
+        """Every parameter of the classifier, for :mod:`analysis.cache` keys."""
+        return {"R": self.R, "s": self.s, "d": self.d}
 
     def x(self, dtype=torch.float64) -> torch.Tensor:
         """The test point ``s·e₁`` ``(d,)``."""
@@ -328,3 +336,34 @@ def mc_table(clf: SphereClassifier, rho_t, ms, n: int, *, seed: int = 0,
     bar.close()
     return out
 
+
+
+# parameters that do not change a result (display only); left out of cache keys
+_NOT_RESULTS = ("progress",)
+
+
+def call_key(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The cache key of the call ``fn(*args, **kwargs)``: every argument, defaults included.
+
+    Binding the call to ``fn``'s signature names each parameter the computation uses (a seed,
+    a chunk size, a number of matrices), so no default can change without the key changing.
+
+    Args:
+        fn: the function to be called. args, kwargs: its arguments.
+
+    Returns:
+        ``{"fn": qualified name, "args": {parameter: value}}`` (``progress`` left out).
+    """
+    bound = inspect.signature(fn).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return {"fn": f"{fn.__module__}.{fn.__qualname__}",
+            "args": {k: v for k, v in bound.arguments.items() if k not in _NOT_RESULTS}}
+
+
+def cached_call(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` through :func:`analysis.cache.memo`, keyed by :func:`call_key`
+    and by the source of ``fn``'s module."""
+    from analysis.cache import memo
+
+    return memo(name, call_key(fn, *args, **kwargs), lambda: fn(*args, **kwargs),
+                code=(inspect.getmodule(fn),))

@@ -145,27 +145,3 @@ def plot_bound_vs_attack(bound, dist, label: str | None = None, ax=None,
         ax.set_title(title)
     ax.legend()
     return fig
-
-
-def plot_hist(values: Mapping[str, Sequence[float]], xlabel: str, ax=None, bins: int = 40,
-              density: bool = False, logx: bool = False, title: str | None = None) -> Figure:
-    """Overlaid step histograms, one per label."""
-    fig, ax = axes(ax)
-    arrays = {k: _np(v).astype(float).ravel() for k, v in values.items()}
-    finite = [a[np.isfinite(a)] for a in arrays.values()]
-    allv = np.concatenate(finite) if finite else np.zeros(1)
-    if logx:
-        pos = allv[allv > 0]
-        edges = np.geomspace(pos.min(), pos.max(), bins + 1) if len(pos) else bins
-        ax.set_xscale("log")
-    else:
-        edges = np.linspace(allv.min(), allv.max(), bins + 1) if len(allv) else bins
-    for label, a in arrays.items():
-        ax.hist(a[np.isfinite(a)], bins=edges, histtype="step", lw=1.5, density=density,
-                label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("density" if density else "count")
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    return fig

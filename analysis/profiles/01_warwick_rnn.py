@@ -3,7 +3,8 @@ probabilistic bound, random-matrix spectra, Jacobian/Hessian regularisation of a
 
 ``smoke`` runs in under 3 minutes on a 2-core CPU (the nbval reference); ``full`` is the book's
 run (under 20 minutes on the same machine). The document's MNIST has 55 000 training images;
-the default data are the embedded 4 000/1 000 sample (``data_source="torchvision"`` for more).
+the default data are a stratified subset of the embedded 5 000-image sample: 4 000/1 000 in
+``full``, 2 000/500 in ``smoke`` (``data_source="torchvision"`` for more).
 """
 
 from analysis.config import Param, common_schema

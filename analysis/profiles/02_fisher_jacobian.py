@@ -17,7 +17,11 @@ SCHEMA = {
     "toy_loc_grid": Param([24, 8], [32, 10], kind=list, low=1,
                           help="polar grid (angles, radii) of the local sup in r_loc"),
     # MNIST (spec 3.2)
-    "n_train": Param(1000, 4000, kind=int, low=10, help="MNIST training images"),
+    "n_train": Param(1000, 3500, kind=int, low=10,
+                     help="MNIST training images (n_train + n_val <= the training pool: 4000 "
+                          "embedded)"),
+    "n_val": Param(200, 500, kind=int, low=10,
+                   help="held-out training images on which the Hoffman lambda is matched"),
     "n_test": Param(200, 1000, kind=int, low=10, help="MNIST test images"),
     "epochs": Param(3, 12, kind=int, low=1, help="epochs of each MNIST model (document: 30)"),
     "batch_size": Param(32, kind=int, low=1, help="SGD batch size (document: 32)"),

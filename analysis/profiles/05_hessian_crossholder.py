@@ -45,6 +45,9 @@ SCHEMA = {
     "cert_attack_steps": Param(30, 100, kind=int, low=5,
                                help="PGD steps per bisection step of the min-norm attack"),
     "time_repeats": Param(2, 5, kind=int, low=1, help="rounds of the per-batch step timing"),
-    "literal_batch": Param(4, 16, kind=int, low=1, high=128,
-                           help="examples timed for the literal Alg. 1 step (scaled to 128)"),
+    "cert_cw_steps": Param(100, 200, kind=int, low=1,
+                           help="Adam steps per value of c of the certificate's C&W-L2 attack"),
+    "literal_batch": Param(16, 128, kind=int, low=1, high=128,
+                           help="batch size at which plain, CH and the literal Alg. 1 are timed "
+                                "at the document's width (no scaling; 128 = the claim's batch)"),
 }

@@ -34,7 +34,7 @@ from torch import Tensor
 from analysis.bounds.fisher import delta_center, delta_max, rho_from_logits, stereo_logits
 
 __all__ = ["FisherJacobian", "eta_schedule", "guarded_exp", "fisher_alpha", "per_example", "step_seconds",
-           "train_full_batch"]
+           "train_full_batch", "split_with_validation", "pct_of_correct"]
 
 ESTIMATORS = ("exact", "rp", "subbatch", "exact_svd")
 
@@ -185,6 +185,23 @@ class FisherJacobian:
         """Tell the regulariser the current (0-based) epoch."""
         self._epoch = int(epoch)
 
+    def state_dict(self) -> dict:
+        """The state a resumed training run needs: the call counter (hence η), the epoch set
+        by :meth:`set_epoch` (``-1`` = none) and the ``"rp"`` generator's state.
+
+        :func:`analysis.train.fit` stores it with every epoch checkpoint and gives it back
+        through :meth:`load_state_dict` on resume, so an interrupted run continues with the η
+        and the random directions of an uninterrupted one.
+        """
+        return {"calls": self._calls, "epoch": -1 if self._epoch is None else self._epoch,
+                "generator": self._gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self._calls = int(state["calls"])
+        self._epoch = None if int(state["epoch"]) < 0 else int(state["epoch"])
+        self._gen.set_state(state["generator"])
+
     @property
     def epoch(self) -> int:
         if self._epoch is not None:
@@ -238,6 +255,69 @@ def per_example(model, x: Tensor, eps: float, *, pole: int = -1, a0: float = 30.
     res = {k: torch.cat(v) for k, v in out.items()}
     res["alpha"] = guarded_exp(res["fro_t"] - res["delta"] / (res["rho"] * eps), a0)
     return res
+
+
+def split_with_validation(pool, n_train: int, n_test: int, n_val: int, seed: int = 0
+                          ) -> tuple:
+    """The chapter's data: ``pool.subset(n_train, n_test, seed)`` plus a validation split.
+
+    The validation images are ``n_val`` training images of ``pool`` (stratified, seeded) that
+    are *not* in the training subset, so a hyper-parameter (the Hoffman λ) can be chosen
+    without looking at the test images that are attacked afterwards.
+
+    Args:
+        pool: a :class:`analysis.data.Dataset`.
+        n_train, n_test: sizes of the training and test subsets (as :meth:`Dataset.subset`).
+        n_val: validation images, ``n_train + n_val <= len(pool.y_train)``.
+        seed: seed of both selections.
+
+    Returns:
+        ``(ds, x_val, y_val)``: the subset (identical to ``pool.subset(...)``) and the
+        validation inputs ``(n_val, *in)`` and labels ``(n_val,)``.
+
+    Raises:
+        ValueError: when the training pool is too small for ``n_train + n_val`` images.
+    """
+    from analysis.data import stratified_split
+
+    n_pool = len(pool.y_train)
+    if n_val < 1 or n_train + n_val > n_pool:
+        raise ValueError(f"need 1 <= n_val and n_train + n_val <= {n_pool} training images, "
+                         f"got n_train={n_train}, n_val={n_val}")
+    ds = pool.subset(n_train=n_train, n_test=n_test, seed=seed)
+    idx, rest = stratified_split(pool.y_train.numpy(), n_train, seed=seed)
+    if not torch.equal(ds.x_train, pool.x_train[torch.from_numpy(idx)]):
+        raise RuntimeError("Dataset.subset no longer selects the training images with "
+                           "stratified_split(y, n_train, seed); the validation split would "
+                           "overlap them")
+    vi, _ = stratified_split(pool.y_train[torch.from_numpy(rest)].numpy(), n_val, seed=seed + 2)
+    val = torch.from_numpy(rest[vi])
+    return ds, pool.x_train[val].clone(), pool.y_train[val].clone()
+
+
+def pct_of_correct(robust_acc: float, correct: Tensor) -> float:
+    """Robust images as a percentage of the correctly classified ones (Table 1's unit).
+
+    Both counts are over the images actually attacked, whose number is ``len(correct)`` (not
+    the requested ``n_attack``, which may exceed the test set).
+
+    Args:
+        robust_acc: robust accuracy over the attacked images, in ``[0, 1]``.
+        correct: bool mask ``(n_attacked,)`` of the clean-correct attacked images.
+
+    Returns:
+        ``100 · n_robust / n_correct`` (NaN when no image is correct).
+
+    Raises:
+        ValueError: when ``robust_acc · n_attacked`` is not a whole count no larger than the
+            number of correct images (the accuracy was taken over another set).
+    """
+    n_att, n_ok = int(correct.numel()), int(correct.sum())
+    k = float(robust_acc) * n_att
+    if abs(k - round(k)) > 1e-6 * max(1, n_att) or round(k) > n_ok or k < -1e-9:
+        raise ValueError(f"robust accuracy {robust_acc} is not a count of the {n_att} attacked "
+                         f"images with at most {n_ok} correct ones")
+    return 100.0 * round(k) / n_ok if n_ok else float("nan")
 
 
 def step_seconds(build, x: Tensor, y: Tensor, regularizers: dict, *, batch_size: int = 32,

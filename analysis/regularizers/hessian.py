@@ -21,9 +21,14 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from analysis.regularizers.jacobian import _leaf_forward, no_cudnn, unit_projections
+from analysis.regularizers.jacobian import (
+    _leaf_forward,
+    jacobian_frobenius_sq,
+    no_cudnn,
+    unit_projections,
+)
 
-__all__ = ["hessian_frobenius_sq", "HessianRegularizer"]
+__all__ = ["hessian_frobenius_sq", "HessianRegularizer", "regulariser_targets"]
 
 
 def hessian_frobenius_sq(model: Callable[[Tensor], Tensor], x: Tensor, *, n_proj: int = 1,
@@ -115,3 +120,31 @@ class HessianRegularizer:
     def __call__(self, model, x: Tensor, y: Tensor, logits: Tensor) -> tuple[Tensor, dict]:
         est = hessian_frobenius_sq(model, x, n_proj=self.n_proj, create_graph=True)
         return 0.5 * self.lam * est.mean(), {"hess_fro2": float(est.detach().mean())}
+
+
+def regulariser_targets(models: dict[str, Callable[[Tensor], Tensor]], x: Tensor, *,
+                        n_proj: int = 64, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Each regulariser's target on every model, with the same estimator for all models.
+
+    The exact ``‖J‖_F²`` (``L`` backward passes) and ``Ĥ`` of :func:`hessian_frobenius_sq`
+    with ``n_proj`` projections, averaged over the points ``x``. The projections ``v̂, w`` are
+    drawn from a fresh generator seeded with ``seed`` for each model, so every model is
+    measured with the same projections (a generator carried on from one model to the next
+    would give each model different ones).
+
+    Args:
+        models: name -> logits model ``(B, ...) -> (B, L)``.
+        x: points ``(B, ...)`` (pixels in [0, 1]).
+        n_proj: projections of ``Ĥ`` per point.
+        seed: seed of the projections.
+
+    Returns:
+        name -> ``(mean ‖J‖_F², mean Ĥ)`` as floats.
+    """
+    out = {}
+    for name, m in models.items():
+        gen = torch.Generator().manual_seed(seed)  # CPU: the draws are moved to x.device
+        j2 = float(jacobian_frobenius_sq(m, x, mode="exact").mean())
+        h2 = float(hessian_frobenius_sq(m, x, n_proj=n_proj, generator=gen).mean())
+        out[name] = (j2, h2)
+    return out

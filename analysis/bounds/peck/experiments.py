@@ -7,6 +7,7 @@ function is seeded and deterministic for a fixed thread count.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Sequence
@@ -120,11 +121,14 @@ def random_mlp(d: int, widths: Sequence[int], classes: int, p_range: float, g: t
 @torch.no_grad()
 def ray_search_2d(model: nn.Module, x: Tensor, n_dir: int = 720, r_max: float = 20.0,
                   n_rad: int = 100, bisection: int = 30) -> Tensor:
-    """Brute-force minimal adversarial distance in 2-D: ``n_dir`` directions, a radial grid of
-    ``n_rad`` points up to ``r_max``, then bisection on the first flip of each direction.
+    """Brute-force search of the minimal adversarial distance in 2-D: ``n_dir`` directions, a
+    radial grid of ``n_rad`` points up to ``r_max``, then bisection on the first grid flip of
+    each direction.
 
-    Returns an upper bound on the exact distance that is tight up to the angular resolution
-    (``inf`` where no direction flips within ``r_max``). ``x`` is ``(B, 2)``.
+    Returns an **upper bound** on the minimal distance (every value is a verified flip; ``inf``
+    where no direction flips within ``r_max``), not the exact distance: the minimum may lie
+    between two directions, and a region thinner than the radial step ``r_max/n_rad`` that a
+    ray crosses before its first grid flip is missed. ``x`` is ``(B, 2)``.
     """
     x = torch.as_tensor(x).to(DT)
     if x.ndim != 2 or x.shape[1] != 2:
@@ -159,11 +163,12 @@ def random_mlps(d: int = 2, widths: Sequence[int] = (10, 10, 10), classes: int =
 
     FGS: Alg 2.1 with M = 10 × the input range (E13), no box, gradient at the predicted label.
     For d = 2 the first ``exact_mlps`` MLPs (default all) are also searched by
-    :func:`ray_search_2d`.
+    :func:`ray_search_2d` (an upper bound on the minimal distance).
 
     Returns:
         Arrays over all (MLP, sample) pairs: ``published``, ``corrected``, ``sound`` bounds,
-        ``fgs`` (L2 norm, inf = no flip within M), ``exact`` (2-D ray search, else inf),
+        ``fgs`` (L2 norm, inf = no flip within M), ``exact`` (2-D ray search, an upper bound on
+        the minimal distance, else inf; the key keeps its historical name),
         ``attack`` (min of fgs and exact), ``mlp`` (index of the MLP).
     """
     g = torch.Generator().manual_seed(seed)
@@ -257,17 +262,120 @@ def timed_chain(model: nn.Module, x: Tensor, variants: Sequence[str] = R.VARIANT
     """:func:`rules.chain_bounds` for each variant, with wall times and per-layer κ means.
 
     Each variant is run once on two samples first, so that no variant's time includes the
-    one-off costs (allocator, kernel selection) of the first call.
+    one-off costs of the first call: allocator, kernel selection and the per-network constants
+    (the certified ‖T_W‖₂ of every convolution, memoised). Their total is ``secs["setup"]``.
     """
-    out, secs, layers = {}, {}, {}
+    out, secs, layers = {}, {"setup": 0.0}, {}
     for v in variants:
+        t0 = time.perf_counter()
         R.chain_bounds(model, x[:2], v)
+        secs["setup"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         r = R.chain_bounds(model, x, v)
         secs[v] = time.perf_counter() - t0
         out[v] = r.kappa.numpy()
         layers[v] = [(name, float(k.mean())) for name, k in r.layers]
     return out, secs, layers
+
+
+def layer_factors(model: nn.Module, x: Tensor) -> list[dict[str, float | str]]:
+    """Per layer of the chain (Alg 5.1), how much the ``published`` rule shrinks the bound
+    compared with the ``sound`` rule.
+
+    For layer l with input bound κ_l and output bound κ_(l+1), the factor is
+    ``(κ_l/κ_(l+1))_published ÷ (κ_l/κ_(l+1))_sound``, median over the samples of ``x``: > 1
+    where the published rule gives the *larger* bound (for a convolution: ‖T_W‖₂ > ‖W‖_F, where
+    the published rule is invalid), < 1 where it loses. The product over layers is
+    κ_published/κ_sound (both chains start from the same output-layer δ). Convolutions also get
+    ``‖W‖_F`` (published divisor), ``⌈q/s⌉‖W‖_F`` (corrected), the certified ‖T_W‖₂ (sound) and
+    the sound constant used before issue 10 (1.01 × 100 power iterations, an estimate).
+
+    Args:
+        model: an ``nn.Sequential`` (see :func:`rules.chain_bounds`). x: ``(B, ...)`` inputs.
+
+    Returns:
+        Rows ``{"layer", "published ÷ sound", "‖W‖_F", "⌈q/s⌉‖W‖_F", "‖T_W‖₂", "old: …"}`` from the layer
+        next to the output down to the input (NaN for the norms of non-convolutions), then a
+        row ``"whole chain"`` with the median of κ_published/κ_sound.
+    """
+    pub = R.chain_bounds(model, x, "published")
+    snd = R.chain_bounds(model, x, "sound")
+    net = R.leaves(copy.deepcopy(model).cpu().to(DT).eval())
+    shapes, h = [], torch.as_tensor(x[:1]).detach().cpu().to(DT)
+    with torch.no_grad():
+        for m in net:
+            shapes.append(tuple(h.shape[1:]))
+            h = m(h)
+    rows: list[dict[str, float | str]] = []
+    for t in range(1, len(pub.layers)):
+        (name, kp), (name_s, ks) = pub.layers[t], snd.layers[t]
+        if name != name_s:
+            raise RuntimeError(f"chains differ at layer {t}: {name} vs {name_s}")
+        f = (kp / pub.layers[t - 1][1]) / (ks / snd.layers[t - 1][1])
+        row: dict[str, float | str] = {"layer": name, "published ÷ sound": float(f.median()),
+                                       "‖W‖_F": math.nan, "⌈q/s⌉‖W‖_F": math.nan,
+                                       "‖T_W‖₂": math.nan, "old: 1.01 × power it.": math.nan}
+        idx = int(name.split(":")[0])
+        m = net[idx]
+        if isinstance(m, nn.Conv2d):
+            row["‖W‖_F"] = float(m.weight.detach().norm())
+            row["⌈q/s⌉‖W‖_F"] = R.conv_frobenius_bound(m.weight, m.stride)
+            row["‖T_W‖₂"] = R.conv_lipschitz(m.weight, shapes[idx], m.stride, m.padding)
+            row["old: 1.01 × power it."] = 1.01 * R.conv_operator_norm(
+                m.weight, shapes[idx], m.stride, m.padding, iters=100)
+        rows.append(row)
+    rows.append({"layer": "whole chain", "published ÷ sound": float((pub.kappa / snd.kappa).median()),
+                 "‖W‖_F": math.nan, "⌈q/s⌉‖W‖_F": math.nan, "‖T_W‖₂": math.nan,
+                 "old: 1.01 × power it.": math.nan})
+    return rows
+
+
+def lrn_jacobian(x: Tensor, n: int, k: float, alpha: float, beta: float) -> Tensor:
+    """Jacobian of :func:`rules.lrn` across the channels of one pixel, in closed form.
+
+    ``J[a, j] = δ_aj S_a^{−β} − 2αβ x_a x_j S_a^{−β−1} [j ∈ win(a)]``,
+    ``S_a = k + α Σ_{l∈win(a)} x_l²``. Args: x ``(B, C)``. Returns ``(B, C, C)`` (float64).
+    """
+    x = torch.as_tensor(x).to(DT)
+    C = x.shape[1]
+    S = k + alpha * R._window_sum(x * x, n)
+    a_idx, j_idx = torch.arange(C)[:, None], torch.arange(C)[None, :]
+    win = ((j_idx >= a_idx - n // 2) & (j_idx <= a_idx + (n - 1) // 2)).to(DT)
+    J = -2 * alpha * beta * (x * S ** (-beta - 1))[:, :, None] * win * x[:, None, :]
+    return J + torch.diag_embed(S ** (-beta))
+
+
+def lrn_lipschitz_search(n: int, k: float, alpha: float, beta: float, channels: int,
+                         samples: int = 4000, starts: int = 4, steps: int = 150,
+                         seed: int = 0) -> float:
+    """Numerical estimate (from below) of sup_x ‖J_LRN(x)‖₂ over one pixel's ``channels``.
+
+    The origin and random points at scales 10^U(−2, 1)·√(k/α) (the nonlinear regime is near
+    √(k/α)), then
+    gradient ascent (Adam, ``steps`` steps, float64) from the best ``starts`` of them. The LRN
+    of a ``(c, d, d)`` tensor acts on each pixel separately, so this is its Lipschitz constant.
+
+    Returns:
+        The largest ‖J‖₂ found: a lower estimate of the supremum, to compare with the proven
+        :func:`rules.lrn_lipschitz`.
+    """
+    g = torch.Generator().manual_seed(seed)
+    scale = math.sqrt(k / alpha) * 10 ** (torch.rand(samples, 1, generator=g, dtype=DT) * 3 - 2)
+    x = torch.randn(samples, channels, generator=g, dtype=DT) * scale
+    x[0] = 0.0  # the origin, where J = k^(−β) I
+    nrm = torch.linalg.matrix_norm(lrn_jacobian(x, n, k, alpha, beta), ord=2)
+    best = float(nrm.max())
+    z = x[nrm.argsort(descending=True)[:starts]].clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=0.01 * math.sqrt(k / alpha))
+    for _ in range(steps):
+        opt.zero_grad()
+        val = torch.linalg.matrix_norm(lrn_jacobian(z, n, k, alpha, beta), ord=2)
+        best = max(best, float(val.detach().max()))
+        (-val.sum()).backward()
+        opt.step()
+    with torch.no_grad():
+        val = torch.linalg.matrix_norm(lrn_jacobian(z, n, k, alpha, beta), ord=2)
+    return max(best, float(val.max()))
 
 
 def violations(bound: np.ndarray, dist: np.ndarray) -> int:

@@ -9,9 +9,10 @@ into a bound ``κ_l`` on perturbations of its *input*.
 Every rule takes a ``variant`` (spec 002 §2; errata E1-E8):
 
 * ``"published"``: the formula as printed in the thesis (several are invalid, see errata).
-* ``"corrected"``: the thesis's own argument with the algebra fixed (tanh'' constant, min instead
-  of max in Thm 5.6, ``⌈q/s⌉‖W‖_F`` for strided convolutions, ...). For ReLU blocks, where the
-  Taylor argument has no valid constant, it falls back to ``"sound"``.
+* ``"corrected"``: the thesis's own argument with the algebra fixed (tanh'' constant,
+  ``⌈q/s⌉‖W‖_F`` for convolutions, ...). Where the argument has no valid repair it falls back to
+  ``"sound"``: ReLU blocks (no valid second-derivative constant), batch norm and LRN (their
+  quadratics bound the norm growth, not the displacement; see :func:`bn_rule`, :func:`lrn_rule`).
 * ``"sound"``: ``κ_l = κ_{l+1} / Lip(φ_l)``, valid under the displacement definition
   ``‖φ(X+R) − φ(X)‖ ≥ κ ⇒ ‖R‖ ≥ κ / Lip(φ)``.
 
@@ -328,7 +329,7 @@ def conv_frobenius_bound(weight: Tensor, stride=1) -> float:
     q = weight.shape[-2:]
     s = _pair(stride)
     cov = math.ceil(q[0] / s[0]) * math.ceil(q[1] / s[1])
-    return math.sqrt(cov) * float(torch.as_tensor(weight).to(DT).norm())
+    return math.sqrt(cov) * float(torch.as_tensor(weight).detach().to(DT).norm())
 
 
 def conv_operator_norm(weight: Tensor, input_shape: Sequence[int], stride=1, padding=0,
@@ -342,7 +343,8 @@ def conv_operator_norm(weight: Tensor, input_shape: Sequence[int], stride=1, pad
         iters: power iterations (≥ 50 recommended). seed: start vector seed.
 
     Returns:
-        The estimate (from below; multiply by a safety factor for a bound).
+        The estimate, from below (not a bound: the ``sound`` rule uses
+        :func:`conv_operator_norm_certified`).
     """
     W = torch.as_tensor(weight).detach().to(DT).cpu()
     c, H, Wd = (int(v) for v in input_shape)
@@ -364,11 +366,121 @@ def conv_operator_norm(weight: Tensor, input_shape: Sequence[int], stride=1, pad
     return math.sqrt(max(sig2, 0.0))
 
 
+def _conv_geometry(weight: Tensor, input_shape: Sequence[int], stride, padding
+                   ) -> tuple[tuple[int, int, int], tuple[int, int], tuple[int, int],
+                              tuple[int, int]]:
+    c, H, Wd = (int(v) for v in input_shape)
+    if weight.shape[1] != c:
+        raise ValueError(f"weight has {weight.shape[1]} input channels, input has {c}")
+    s, p = _pair(stride), _pair(padding)
+    ho = (H + 2 * p[0] - weight.shape[2]) // s[0] + 1
+    wo = (Wd + 2 * p[1] - weight.shape[3]) // s[1] + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"kernel {tuple(weight.shape[2:])} larger than the padded input")
+    return (c, H, Wd), s, p, (ho, wo)
+
+
+def conv_dense_matrix(weight: Tensor, input_shape: Sequence[int], stride=1, padding=0) -> Tensor:
+    """The matrix ``T_W`` of the bias-free convolution ``R ↦ conv2d(R, W, stride, padding)``.
+
+    Built by placing the kernel entries at their (row, column) positions, so every entry is a
+    weight copied exactly (no arithmetic).
+
+    Args:
+        weight: ``(k, c, q_h, q_w)``. input_shape: ``(c, H, W)``. stride, padding: as in conv2d.
+
+    Returns:
+        ``(k·H_out·W_out, c·H·W)`` float64 matrix, rows and columns in C order.
+    """
+    W = torch.as_tensor(weight).detach().to(DT).cpu()
+    (c, H, Wd), s, p, (ho, wo) = _conv_geometry(W, input_shape, stride, padding)
+    k, _, qh, qw = W.shape
+    kk, cc, uu, vv, ii, jj = torch.meshgrid(
+        torch.arange(k), torch.arange(c), torch.arange(qh), torch.arange(qw), torch.arange(ho),
+        torch.arange(wo), indexing="ij")
+    r_in = ii * s[0] - p[0] + uu
+    c_in = jj * s[1] - p[1] + vv
+    ok = (r_in >= 0) & (r_in < H) & (c_in >= 0) & (c_in < Wd)
+    rows = (kk * ho + ii) * wo + jj
+    cols = (cc * H + r_in) * Wd + c_in
+    T = torch.zeros(k * ho * wo, c * H * Wd, dtype=DT)
+    T[rows[ok], cols[ok]] = W[kk[ok], cc[ok], uu[ok], vv[ok]]
+    return T
+
+
+_UNIT_ROUNDOFF = float(torch.finfo(DT).eps) / 2
+_CONV_NORM_MEMO: dict[tuple, float] = {}
+
+
+def conv_schur_bound(weight: Tensor, input_shape: Sequence[int], stride=1, padding=0) -> float:
+    """Schur test ‖T_W‖₂ ≤ √(‖T_W‖₁‖T_W‖_∞) (max column and row sums of |T_W|), computed
+    exactly by convolving |W| with ones (a certified upper bound for any shape)."""
+    W = torch.as_tensor(weight).detach().to(DT).cpu().abs()
+    (c, H, Wd), s, p, (ho, wo) = _conv_geometry(W, input_shape, stride, padding)
+    rows = F.conv2d(torch.ones(1, c, H, Wd, dtype=DT), W, stride=s, padding=p)
+    op = (H - ((ho - 1) * s[0] - 2 * p[0] + W.shape[2]),
+          Wd - ((wo - 1) * s[1] - 2 * p[1] + W.shape[3]))
+    cols = F.conv_transpose2d(torch.ones(1, W.shape[0], ho, wo, dtype=DT), W, stride=s,
+                              padding=p, output_padding=op)
+    n = c * W.shape[2] * W.shape[3] * W.shape[0]
+    return math.sqrt(float(rows.max()) * float(cols.max())) * (1 + 2 * n * _UNIT_ROUNDOFF)
+
+
+def conv_operator_norm_certified(weight: Tensor, input_shape: Sequence[int], stride=1,
+                                 padding=0, max_dense: int = 20_000_000) -> float:
+    """A certified upper bound on ‖T_W‖₂, equal to it up to floating-point error.
+
+    * 1×1 kernels: ``T_W = W₀ ⊗ P`` with ``P`` a selection of pixels (stride, zero padding
+      only add zero rows), so ‖T_W‖₂ = ‖W₀‖₂ (``W₀`` the ``k × c`` matrix), exactly when some
+      output reads an input pixel (else ``T_W = 0`` and ‖W₀‖₂ is still an upper bound).
+    * Otherwise, when ``T_W`` has at most ``max_dense`` entries: the dense matrix
+      (:func:`conv_dense_matrix`, exact), the Gram matrix ``G`` on its smaller side and its
+      largest eigenvalue λ̂ (``torch.linalg.eigvalsh``, float64). Rounding: the product errs by at
+      most γ_m ‖|T|‖_F² = γ_m ‖T‖_F² in 2-norm (m the inner dimension, γ_m ≈ m u) and a
+      backward-stable symmetric eigensolver by p(n) u ‖G‖₂ ≤ p(n) u ‖T‖_F² (LAPACK states only
+      that p(n) is a modest function of n; we take p(n) = 10 n); so we add
+      ``(m + 10 n) u ‖T‖_F²`` to λ̂ (u = 2⁻⁵³), a relative margin below 1e-8 on these nets.
+    * Larger operators: the Schur test :func:`conv_schur_bound` (valid, looser).
+
+    The Schur route is capped by the coverage bound :func:`conv_frobenius_bound`; the exact
+    routes are not, so that ``‖T_W‖₂ ≤ ⌈q/s⌉‖W‖_F`` stays a check of this function. Results are
+    memoised in-process by the exact weight bytes, shape, stride and padding.
+
+    Args:
+        weight: ``(k, c, q_h, q_w)``. input_shape: ``(c, H, W)``. stride, padding: as in conv2d.
+        max_dense: largest number of entries of ``T_W`` for the dense route.
+
+    Returns:
+        The bound (float, same units as W).
+    """
+    W = torch.as_tensor(weight).detach().to(DT).cpu().contiguous()
+    (c, H, Wd), s, p, (ho, wo) = _conv_geometry(W, input_shape, stride, padding)
+    key = (W.numpy().tobytes(), tuple(W.shape), (c, H, Wd), s, p, max_dense)
+    if key in _CONV_NORM_MEMO:
+        return _CONV_NORM_MEMO[key]
+    n_out, n_in = W.shape[0] * ho * wo, c * H * Wd
+    if W.shape[2:] == (1, 1):
+        W0 = W[:, :, 0, 0]
+        val = float(torch.linalg.matrix_norm(W0, ord=2))
+        val *= 1 + 10 * max(W0.shape) * _UNIT_ROUNDOFF  # SVD backward error, as above
+    elif n_out * n_in <= max_dense:
+        T = conv_dense_matrix(W, (c, H, Wd), s, p)
+        G = T.T @ T if n_in <= n_out else T @ T.T
+        m, n = max(n_in, n_out), min(n_in, n_out)
+        lam = float(torch.linalg.eigvalsh(G)[-1])
+        val = math.sqrt(max(lam, 0.0) + (m + 10 * n) * _UNIT_ROUNDOFF * float(T.norm()) ** 2)
+    else:
+        val = min(conv_schur_bound(W, (c, H, Wd), s, p), conv_frobenius_bound(W, s))
+    _CONV_NORM_MEMO[key] = val
+    return val
+
+
 def conv_lipschitz(weight: Tensor, input_shape: Sequence[int], stride=1, padding=0,
-                   iters: int = 100, safety: float = 1.01) -> float:
-    """Certified-style ‖T_W‖₂ bound: min(safety × power iteration, ⌈q/s⌉‖W‖_F)."""
-    est = conv_operator_norm(weight, input_shape, stride, padding, iters) * safety
-    return min(est, conv_frobenius_bound(weight, stride))
+                   max_dense: int = 20_000_000) -> float:
+    """Certified upper bound on ‖T_W‖₂ for the ``sound`` rule
+    (:func:`conv_operator_norm_certified`; no longer power iteration × 1.01, an estimate from
+    below)."""
+    return conv_operator_norm_certified(weight, input_shape, stride, padding, max_dense)
 
 
 def conv_rule(kappa: Tensor, weight: Tensor, variant: str, *, input_shape: Sequence[int],
@@ -376,8 +488,8 @@ def conv_rule(kappa: Tensor, weight: Tensor, variant: str, *, input_shape: Seque
     """Thm 5.1 (eqs 5.1-5.2): bound on the input of a convolution (+ any 1-Lipschitz activation).
 
     ``published``: κ/‖W‖_F (invalid when the stride is smaller than the kernel, E2);
-    ``corrected``: κ/(⌈q/s⌉‖W‖_F); ``sound``: κ/‖T_W‖₂ (power iteration × 1.01, capped by the
-    corrected constant).
+    ``corrected``: κ/(⌈q/s⌉‖W‖_F); ``sound``: κ/‖T_W‖₂ with ‖T_W‖₂ from the certified bound
+    :func:`conv_lipschitz` (exact up to rounding on LeNet-5 and NIN-lite shapes).
     """
     _check_variant(variant)
     kappa = torch.as_tensor(kappa).to(DT)
@@ -482,18 +594,32 @@ def bn_deltas_printed(kappa: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mea
 def bn_rule(kappa: Tensor, y: Tensor, a: Tensor, variant: str) -> Tensor:
     """Thm 5.6: bound on the input of a BN layer (inference mode, y = a⊙x + const).
 
-    ``published``: max_j δ_j (invalid, E6); ``corrected``: min_j δ_j over γ_j ≠ 0;
-    ``sound``: κ/max_j |a_j|.
+    ``published``: max_j δ_j of Lemma 5.5 (invalid, E6). ``corrected`` = ``sound``:
+    κ/max_j |a_j|, which is the exact minimum. Proof: the next layer's κ bounds the
+    *displacement* of its input, BN(x + r) − BN(x) = a⊙r, and ‖a⊙r‖ ≤ max_j|a_j|·‖r‖ with
+    equality for r along the coordinate of the largest |a_j|; so ‖a⊙r‖ ≥ κ forces
+    ‖r‖ ≥ κ/max_j|a_j|, and that ‖r‖ suffices. The thesis's quadratic (min_j δ_j) answers a
+    different question, the *norm growth* ‖BN(x+r)‖ ≥ ‖BN(x)‖ + κ (E1), and is not a lower
+    bound on displacement: y = (0, 100), a = (10, 1), κ = 1 gives min_j δ_j = 0.501 (published
+    1.002) while r = (0.1, 0) displaces the output by 1. Until 2026-12 ``corrected`` returned
+    min_j δ_j; it now falls back to ``sound`` (as ReLU blocks do).
+
+    Args:
+        kappa: ``(B,)`` bound on the displacement of the BN output. y: ``(B, d)`` BN outputs
+            (used by ``published`` only). a: ``(d,)`` or ``(B, d)`` slopes γ_j/√(σ_j² + ε).
+        variant: ``published``/``corrected``/``sound``.
+
+    Returns:
+        ``(B,)`` bound on ‖r‖ (input units).
     """
     _check_variant(variant)
     kappa = torch.as_tensor(kappa).to(DT)
     a = torch.as_tensor(a).to(DT)
-    if variant == "sound":
-        return kappa / float(a.abs().max())
+    if variant in ("sound", "corrected"):
+        amax = a.abs().max(1).values if a.ndim == 2 else a.abs().max()
+        return kappa / amax
     dl = bn_deltas(kappa, y, a)
-    if variant == "published":
-        return dl.masked_fill(~torch.isfinite(dl), -math.inf).max(1).values
-    return dl.min(1).values
+    return dl.masked_fill(~torch.isfinite(dl), -math.inf).max(1).values
 
 
 # =========================================================================== 2.6 LRN
@@ -549,8 +675,25 @@ def lrn_grad_norms(x: Tensor, n: int, k: float, alpha: float, beta: float) -> Te
 
 
 def lrn_lipschitz(n: int, k: float, beta: float) -> float:
-    """L = k^{−β}(1 + 2βn^{3/4}) ≥ sup ‖J_LRN‖ (‖J‖ ≤ ‖D‖ + √(‖E‖₁‖E‖_∞))."""
-    return k ** (-beta) * (1 + 2 * beta * n ** 0.75)
+    """L = k^{−β}(1 + 2β c_β n^{3/4}) ≥ sup_X ‖J_LRN(X)‖₂, c_β = β^β/(1+β)^{1+β} (Ass 5.10).
+
+    Proof. LRN acts on each pixel's channel vector x separately, so its Lipschitz constant is
+    sup_x ‖J(x)‖₂ with J = D − E, D = diag(S_a^{−β}), E_aj = 2αβ x_a x_j S_a^{−β−1} [j ∈ win(a)],
+    S_a = k + α Σ_{l∈win(a)} x_l². First ‖D‖₂ ≤ k^{−β}. Every entry of the window of a satisfies
+    α x_j² ≤ S_a − k, and for S ≥ k, (S − k) S^{−β−1} ≤ c_β k^{−β} (its maximum, at
+    S = k(1+β)/β). Row sums of |E|: by Cauchy-Schwarz Σ_{j∈win(a)} |x_j| ≤ √n ((S_a − k)/α)^{1/2},
+    so row a sums to at most 2β√n (S_a − k) S_a^{−β−1} ≤ 2β√n c_β k^{−β}. Column sums: column j
+    meets at most n rows a, each entry at most 2β (S_a − k) S_a^{−β−1} ≤ 2β c_β k^{−β} (as
+    √(αx_a²·αx_j²) ≤ S_a − k), so at most 2βn c_β k^{−β}. The Schur test
+    ‖E‖₂ ≤ √(‖E‖₁‖E‖_∞) then gives ‖E‖₂ ≤ 2β c_β n^{3/4} k^{−β}, and ‖J‖₂ ≤ ‖D‖₂ + ‖E‖₂.
+
+    Until 2026-12 the constant was k^{−β}(1 + 2βn^{3/4}) (the same argument with
+    (S − k)S^{−β−1} ≤ S^{−β}), 1/c_β ≈ 3.3 times looser in its second term at β = 0.75.
+    """
+    if n < 1 or k <= 0 or not 0 < beta < 1:
+        raise ValueError("LRN needs n >= 1, k > 0, 0 < beta < 1 (Ass 5.10)")
+    c_beta = beta ** beta / (1 + beta) ** (1 + beta)
+    return k ** (-beta) * (1 + 2 * beta * c_beta * n ** 0.75)
 
 
 def lrn_rule(kappa: Tensor, x: Tensor, variant: str, *, n: int = 5, k: float = 2.0,
@@ -559,12 +702,19 @@ def lrn_rule(kappa: Tensor, x: Tensor, variant: str, *, n: int = 5, k: float = 2
 
     ``published``: T = (‖LRN(X)‖_F + κ)/√(#entries), δ_a = |LRN_a| − T, Δ = {δ_a < 0},
     M_a = 4α²β(β+1)x_max³k^{−β−2} + 6αβx_max k^{−β−1}, λ_a = (√(g_a² − 2M_aδ_a) − g_a)/M_a,
-    bound = max_{a∈Δ} λ_a (invalid, E7); ``corrected``: min over all a of max(λ_a, 0) (zero
-    unless Δ is everything: trivial); ``sound``: κ/L (:func:`lrn_lipschitz`).
+    bound = max_{a∈Δ} λ_a (invalid, E7). ``corrected`` = ``sound``: κ/L
+    (:func:`lrn_lipschitz`). The thesis's argument cannot be repaired by a change of algebra:
+    it bounds the norm growth, not the displacement (E1), and its M_a is taken at x_max of X,
+    not along the path from X to X + R, so the Taylor step is unproven; until 2026-12
+    ``corrected`` returned min_a max(λ_a, 0) (0 unless every entry is in Δ), now it falls back
+    to ``sound`` (as ReLU blocks and BN do).
+
+    Note that the published value hardly depends on κ: the max over Δ is attained where
+    LRN(X)_a ≈ 0, where δ_a ≈ −(‖LRN(X)‖_F + κ)/√N, dominated by ‖LRN(X)‖_F when κ is small.
     """
     _check_variant(variant)
     kappa = torch.as_tensor(kappa).to(DT)
-    if variant == "sound":
+    if variant in ("sound", "corrected"):
         return kappa / lrn_lipschitz(n, k, beta)
     x = torch.as_tensor(x).to(DT)
     B = x.shape[0]
@@ -577,12 +727,9 @@ def lrn_rule(kappa: Tensor, x: Tensor, variant: str, *, n: int = 5, k: float = 2
     M = 4 * alpha ** 2 * beta * (beta + 1) * xm ** 3 * k ** (-beta - 2) \
         + 6 * alpha * beta * xm * k ** (-beta - 1)
     lam = (torch.sqrt((g ** 2 - 2 * M * dl).clamp_min(0)) - g) / M
-    if variant == "published":
-        lam = lam.masked_fill(dl >= 0, -math.inf)
-        out = lam.max(1).values
-        return torch.where(torch.isfinite(out), out, torch.zeros_like(out))
-    lam = torch.where(dl < 0, lam, torch.zeros_like(lam))
-    return lam.clamp_min(0).min(1).values
+    lam = lam.masked_fill(dl >= 0, -math.inf)
+    out = lam.max(1).values
+    return torch.where(torch.isfinite(out), out, torch.zeros_like(out))
 
 
 # =========================================================================== 2.8 chains
