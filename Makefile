@@ -16,29 +16,34 @@ EXTRAS ?= dev
 # serve it, give an index that does: make venv TORCH_INDEX=<url of a CPU wheel index>.
 TORCH_INDEX ?=
 
+# `make book` and `make smoke` execute the chapters in parallel, this many at a time (one per
+# core by default; `make book JOBS=1` for one at a time).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 NB_SRC := $(sort $(wildcard notebooks/*.md))
 STEMS := $(notdir $(basename $(NB_SRC)))
 EXECUTED := $(STEMS:%=book/_executed/%.ipynb)
 SMOKED := $(STEMS:%=.cache/smoke/%.ipynb)
 DEPS := $(STEMS:%=.cache/deps/%.d)
-BOOK_SRC := $(wildcard book/*.md book/*.yml book/*.bib)
+BOOK_SRC := $(wildcard book/*.md book/*.yml book/*.bib book/_static/* book/_ext/*.py) analysis/scorecard.py analysis/plots/scorecard.py
 # Written by every successful build (index.html is a redirect Jupyter Book writes only once).
 BOOK_STAMP := book/_build/html/.built
 MATHJAX := book/_mathjax/mathjax
 # What a page must not load (a script from another host, a CDN such as thebe's or MathJax's).
 NETWORK_JS := <script[^>]+src="(https?:)?//|unpkg\.com|cdn\.jsdelivr\.net
 
-.PHONY: help venv constraints data book smoke test lint unit nbval regen chapter bench mutants clean
+.PHONY: help venv constraints data book smoke test lint unit nbval regen chapter bench gpu-check mutants clean
 
 help:
-	@echo "make book     execute every chapter (profile full) and build the HTML book"
+	@echo "make book     execute every chapter (profile full, JOBS=$(JOBS) at a time) and build the HTML book"
 	@echo "make test     ruff, unit/property tests, nbval on the smoke references"
 	@echo "make smoke    execute every chapter with profile smoke into .cache/smoke/"
 	@echo "make chapter NB=<stem> PARAMS='-p name value ...'   rerun one chapter"
 	@echo "make regen    rewrite tests/notebooks/ (the nbval references)"
-	@echo "make bench    time smoke runs of every chapter (.cache/timings.tsv)"
+	@echo "make bench    cost ratios (CH, HR, Peck, persistence, path kernel) and each chapter's time and peak memory (.cache/bench.json)"
 	@echo "make venv [EXTRAS=dev,paper] [TORCH_INDEX=url]   the venv, at the versions of constraints.txt"
 	@echo "make constraints   rewrite constraints.txt from .venv (after a deliberate upgrade)"
+	@echo "make gpu-check  smoke runs on a GPU (-p device cuda) vs the CPU references (skips without a GPU)"
 	@echo "make mutants  mutation benchmark of the tests (.cache/mutants.json; not part of make test)"
 
 venv: $(STAMP)
@@ -67,7 +72,7 @@ data:
 # Each chapter depends on its source, pyproject.toml and the analysis modules it imports,
 # transitively (.cache/deps/<stem>.d, written by `analysis.run --deps`; rewritten whenever one
 # of those files changes). Cached artefacts inside a run are kept honest by analysis.cache.
-ifneq ($(filter book smoke bench book/% .cache/smoke/%,$(MAKECMDGOALS)),)
+ifneq ($(filter book smoke book/% .cache/smoke/%,$(MAKECMDGOALS)),)
 include $(DEPS)
 endif
 .cache/deps/%.d: notebooks/%.md | $(STAMP)
@@ -75,8 +80,12 @@ endif
 	$(PY) -m analysis.run --deps $< "book/_executed/$*.ipynb .cache/smoke/$*.ipynb $@" > $@.tmp
 	mv $@.tmp $@
 
+# A failed chapter stops the build (make starts no new chapter; those running finish) and says
+# which one failed and where its partial notebook is.
+CHAPTER_FAILED = { echo "error: chapter $* failed; its partial notebook: $(@:.ipynb=.failed.ipynb)" >&2; exit 1; }
+
 book/_executed/%.ipynb: notebooks/%.md pyproject.toml | $(STAMP) data
-	ANALYSIS_RECORDS=book/_executed/records $(PY) -m analysis.run $< $@ -p profile full
+	ANALYSIS_RECORDS=book/_executed/records $(PY) -m analysis.run $< $@ -p profile full || $(CHAPTER_FAILED)
 
 # MathJax from the venv (the django-static-mathjax wheel, a dev dependency): the book renders
 # formulas with no network.
@@ -94,12 +103,15 @@ $(BOOK_STAMP): $(EXECUTED) $(BOOK_SRC) $(MATHJAX)/tex-chtml.js
 	touch $@
 	@echo "the book: $(CURDIR)/book/_build/html/index.html"
 
-book: $(BOOK_STAMP)
+# In parallel by default (JOBS); each chapter's output is printed in one block when it ends.
+book:
+	@$(MAKE) --no-print-directory -j$(JOBS) --output-sync=target $(BOOK_STAMP)
 
 .cache/smoke/%.ipynb: notebooks/%.md pyproject.toml | $(STAMP) data
-	ANALYSIS_RECORDS=.cache/smoke/records $(PY) -m analysis.run $< $@ -p profile smoke
+	ANALYSIS_RECORDS=.cache/smoke/records $(PY) -m analysis.run $< $@ -p profile smoke || $(CHAPTER_FAILED)
 
-smoke: $(SMOKED)
+smoke:
+	@$(MAKE) --no-print-directory -j$(JOBS) --output-sync=target $(SMOKED)
 
 chapter: | $(STAMP) data
 	@test -n "$(NB)" || { echo "usage: make chapter NB=<stem> PARAMS='-p name value ...'"; exit 2; }
@@ -119,9 +131,19 @@ test: lint unit nbval
 regen: | $(STAMP) data
 	ANALYSIS_PROGRESS=0 $(PY) -m analysis.regen $(NB)
 
+# Cost ratios with intervals (a few minutes, small sizes) and each chapter's last wall time and
+# peak memory from .cache/timings.tsv (run `make smoke` first for the smoke numbers).
 bench: | $(STAMP) data
-	for s in $(STEMS); do ANALYSIS_RECORDS=.cache/smoke/records $(PY) -m analysis.run notebooks/$$s.md .cache/smoke/$$s.ipynb -p profile smoke; done
-	@tail -n $(words $(STEMS)) .cache/timings.tsv
+	ANALYSIS_PROGRESS=0 $(PY) -m analysis.bench
+
+# Every chapter's smoke profile with -p device cuda, its checked outputs compared with the CPU
+# references (tests/notebooks) within rel 1e-2 (analysis.gpucheck); exit 0 with a message where
+# there is no GPU. GPU_ARGS: chapters and --rel/--abs.
+# The venv pins the CPU build of torch: on a GPU machine give a Python whose torch is a CUDA build
+# (GPU_PY=.venv-gpu/bin/python; README, "GPU").
+GPU_PY ?= $(PY)
+gpu-check: | $(if $(filter $(PY),$(GPU_PY)),$(STAMP)) data
+	ANALYSIS_PROGRESS=0 $(GPU_PY) -m analysis.gpucheck $(GPU_ARGS)
 
 # A benchmark of the tests, not a test: deliberate errors in the maths, each in a scratch copy.
 mutants: | $(STAMP) data

@@ -16,12 +16,12 @@ Eigen-solvers:
   **largest magnitude** by default (``mode="abs"``); ``mode="max"`` / ``"min"`` give the largest /
   smallest *algebraic* eigenvalue by a spectral shift, and ``shift`` applies a fixed shift.
 * :func:`lanczos` (one operator, float64, full re-orthogonalisation) returns the ``k`` extreme
-  eigenpairs (largest algebraic by default).
+  eigenpairs (largest algebraic by default); it runs :func:`batched_lanczos` (a batch of
+  operators, one per sample), the one Lanczos iteration of the package.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -34,10 +34,14 @@ __all__ = [
     "vjp",
     "hvp",
     "hvp_operator",
+    "gradient_graph",
+    "graph_hvp",
+    "top_direction",
     "jtj_operator",
     "jacobian_spectral_norm",
     "power_iteration",
     "lanczos",
+    "batched_lanczos",
     "dense_input_hessian",
     "hessian_eig",
 ]
@@ -254,21 +258,105 @@ def hvp_operator(fn: Callable[[Tensor], Tensor], x: Tensor) -> Matvec:
     Returns:
         ``matvec(v) = H v`` for ``v`` shaped like ``x`` (no graph kept on the result).
     """
+    xl, _, g = gradient_graph(fn, x)
+
+    def matvec(v: Tensor) -> Tensor:
+        return graph_hvp(g, xl, v)
+
+    return matvec
+
+
+def gradient_graph(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Leaf input, per-sample outputs and their input gradient, graph kept for HVPs.
+
+    The shared first half of every Hessian-vector product here: one forward pass and one
+    gradient with ``create_graph=True``; :func:`graph_hvp` then costs one backward pass per
+    direction.
+
+    Args:
+        fn: maps ``(B, ...)`` to per-sample scalars ``(B,)``; samples independent.
+        x: point ``(B, ...)`` (a fresh leaf copy is made; ``x`` itself is left alone).
+
+    Returns:
+        ``(xl, out, g)``: the leaf ``xl`` ``(B, ...)``, ``out = fn(xl)`` ``(B,)`` and
+        ``g = ∇_x out`` ``(B, ...)`` (differentiable).
+    """
     xl = _leaf(x)
     out = fn(xl)
     if out.shape != (x.shape[0],):
         raise ValueError(f"fn must return per-sample scalars ({x.shape[0]},), "
                          f"got {tuple(out.shape)}")
     (g,) = torch.autograd.grad(out.sum(), xl, create_graph=True)
+    return xl, out, g
 
-    def matvec(v: Tensor) -> Tensor:
-        if not g.requires_grad:  # fn affine in x
-            return torch.zeros_like(v)
-        (hv,) = torch.autograd.grad(g, xl, grad_outputs=v.reshape(x.shape).to(g.dtype),
-                                    retain_graph=True, allow_unused=True)
-        return torch.zeros_like(v) if hv is None else hv.reshape(v.shape)
 
-    return matvec
+def graph_hvp(g: Tensor, x: Tensor, v: Tensor, *, create_graph: bool = False) -> Tensor:
+    """``H v`` from a gradient graph ``g = ∇_x f`` (:func:`gradient_graph`), one backward pass.
+
+    Args:
+        g: input gradient built with ``create_graph=True``, shaped like ``x``.
+        x: the leaf ``g`` was taken with respect to.
+        v: directions, shaped like ``x``.
+        create_graph: keep the graph of the result (to train through ``‖H v‖``).
+
+    Returns:
+        ``H v`` shaped like ``x`` (zeros when ``f`` is affine in ``x``); the graph of ``g`` is
+        retained for further products.
+    """
+    if not g.requires_grad:  # fn affine in x
+        return torch.zeros_like(v)
+    (hv,) = torch.autograd.grad(g, x, grad_outputs=v.reshape(x.shape).to(g.dtype),
+                                retain_graph=True, create_graph=create_graph,
+                                allow_unused=True)
+    return torch.zeros_like(v) if hv is None else hv.reshape(v.shape)
+
+
+def top_direction(matvec: Matvec, v0: Tensor, iters: int, estimator: str = "power",
+                  step: float = 0.1, tol: float = 0.0) -> Tensor:
+    """Unit estimate of the top (largest |eigenvalue|) eigenvector of per-row symmetric operators.
+
+    Args:
+        matvec: maps ``(N, ...)`` to ``(N, ...)``, one operator per row (no graph needed).
+        v0: start vectors ``(N, ...)`` (random, or a previous estimate: a warm start).
+        iters: the number of steps ``T`` (an upper limit when ``tol > 0``).
+        estimator: ``"power"`` (``v ← Hv/‖Hv‖``, 1 product per step, scale-free) or
+            ``"ascent"`` (Alg. 1 of Mustafa et al.: ``v ← v + step·H(Hv)/‖Hv‖; v ← v/‖v‖``,
+            2 products per step, ``v0`` used unnormalised).
+        step: ``o`` of Alg. 1 (ascent only).
+        tol: power only: a row stops (keeps its vector) once ``‖Hv‖`` changes by less than
+            ``tol`` relatively between two steps; the loop ends when every row has stopped.
+            ``0`` runs all ``iters`` steps.
+
+    Returns:
+        Unit vectors ``(N, ...)`` (detached).
+    """
+    if iters < 0:
+        raise ValueError(f"iters must be >= 0, got {iters}")
+    if estimator not in ("power", "ascent"):
+        raise ValueError(f"estimator must be 'power' or 'ascent', got {estimator!r}")
+    v = v0.detach()
+    if estimator == "power":
+        v = v / _bview(torch.sqrt(_bnorm(v) ** 2 + 1e-24), v)
+        prev = torch.full((v.shape[0],), -1.0, dtype=v.dtype, device=v.device)
+        active = torch.ones(v.shape[0], dtype=torch.bool, device=v.device)
+        for _ in range(iters):
+            hv = matvec(v).detach()
+            n = _bnorm(hv)
+            move = active & (n > 0)
+            v = torch.where(_bview(move, v), hv / _bview(n.clamp_min(1e-300), hv), v)
+            if tol > 0:
+                active = active & ((n - prev).abs() > tol * n)
+                prev = n
+                if not bool(active.any()):
+                    break
+        return v.detach()
+    for _ in range(iters):
+        hv = matvec(v).detach()
+        n = _bview(_bnorm(hv).clamp_min(1e-300), hv)
+        grad = matvec(hv).detach() / n  # ∇_v ‖Hv‖₂ = H(Hv)/‖Hv‖ (H symmetric)
+        v = v + step * grad
+        v = v / _bview(_bnorm(v).clamp_min(1e-300), v)
+    return (v / _bview(_bnorm(v).clamp_min(1e-300), v)).detach()
 
 
 def dense_input_hessian(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -369,6 +457,61 @@ def power_iteration(matvec: Matvec, v0: Tensor, iters: int = 100, tol: float = 1
     return torch.where(neg, lam2, lam), torch.where(_bview(neg, vec), vec2, vec)
 
 
+def batched_lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, iters: int
+                    ) -> tuple[Tensor, Tensor]:
+    """Lanczos with full re-orthogonalisation for a batch of symmetric operators.
+
+    Args:
+        matvec: maps ``(B, ...)`` to ``(B, ...)`` (one operator per sample, e.g. a batched HVP).
+        v0: start vectors ``(B, ...)``.
+        iters: Krylov dimension ``m ≤ n`` (``n`` = features per sample).
+
+    Returns:
+        ``(ritz_values (B, m) ascending, ritz_vectors (B, n, m))`` in float64. With ``m = n`` the
+        Ritz values are the eigenvalues. When a sample's Krylov space becomes invariant, the
+        iteration continues with a fresh random vector orthogonal to the basis (the Ritz values
+        stay those of ``QᵀAQ``).
+    """
+    B = v0.shape[0]
+    n = v0[0].numel()
+    m = min(int(iters), n)
+    if m < 1:
+        raise ValueError("iters must be >= 1")
+    gen = torch.Generator().manual_seed(12345)
+    dev = v0.device
+    q = v0.reshape(B, n).double()
+    q = q / q.norm(dim=1, keepdim=True)
+    Q = torch.zeros(B, n, m, dtype=torch.float64, device=dev)
+    Q[:, :, 0] = q
+    alphas = torch.zeros(B, m, dtype=torch.float64, device=dev)
+    betas = torch.zeros(B, max(m - 1, 0), dtype=torch.float64, device=dev)
+    for k in range(m):
+        qk = Q[:, :, k]
+        w = matvec(qk.reshape(v0.shape).to(v0.dtype)).reshape(B, n).double()
+        alphas[:, k] = (w * qk).sum(1)
+        Qk = Q[:, :, : k + 1]
+        for _ in range(2):
+            w = w - torch.bmm(Qk, torch.bmm(Qk.transpose(1, 2), w.unsqueeze(2))).squeeze(2)
+        if k == m - 1:
+            break
+        b = w.norm(dim=1)
+        scale = alphas[:, : k + 1].abs().max(dim=1).values.clamp_min(1e-300)
+        broke = b <= 1e-10 * scale
+        if bool(broke.any()):
+            r = torch.randn(B, n, generator=gen, dtype=torch.float64).to(dev)
+            for _ in range(2):
+                r = r - torch.bmm(Qk, torch.bmm(Qk.transpose(1, 2), r.unsqueeze(2))).squeeze(2)
+            w = torch.where(broke[:, None], r, w)
+            b = torch.where(broke, torch.zeros_like(b), b)
+        betas[:, k] = b
+        Q[:, :, k + 1] = w / w.norm(dim=1, keepdim=True)
+    T = torch.diag_embed(alphas)
+    if m > 1:
+        T = T + torch.diag_embed(betas, 1) + torch.diag_embed(betas, -1)
+    theta, S = torch.linalg.eigh(T)
+    return theta, torch.bmm(Q, S)
+
+
 def lanczos(matvec: Matvec, n: int, k: int = 1, iters: int | None = None, *,
             which: str = "LA", v0: Tensor | None = None, seed: int = 0,
             dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
@@ -377,7 +520,8 @@ def lanczos(matvec: Matvec, n: int, k: int = 1, iters: int | None = None, *,
 
     Builds an orthonormal Krylov basis ``Q`` (``n × m``) and the tridiagonal ``T = QᵀAQ``;
     the Ritz values (eigenvalues of ``T``) approximate the extreme eigenvalues of ``A``; with
-    ``m = n`` they are exact up to round-off. Stops early when the Krylov space is invariant.
+    ``m = n`` they are exact up to round-off. When the Krylov space becomes invariant the
+    iteration continues from a random vector orthogonal to the basis (:func:`batched_lanczos`).
 
     Args:
         matvec: maps a flat vector ``(n,)`` to ``(n,)`` (reshape inside if the operator acts on
@@ -404,44 +548,18 @@ def lanczos(matvec: Matvec, n: int, k: int = 1, iters: int | None = None, *,
     if v0 is None:
         gen = torch.Generator().manual_seed(seed)
         v0 = torch.randn(n, generator=gen, dtype=dtype)
-    q = v0.to(dtype=dtype, device=device).reshape(-1)
-    q = q / q.norm()
-    basis = [q]
-    alphas: list[Tensor] = []
-    betas: list[Tensor] = []
-    eps = torch.finfo(dtype).eps
-    for j in range(m):
-        w = matvec(basis[j]).to(dtype=dtype, device=q.device).reshape(-1)
-        a = torch.dot(w, basis[j])
-        alphas.append(a)
-        Q = torch.stack(basis, dim=1)
-        # full re-orthogonalisation (twice is enough, Kahan/Parlett)
-        w = w - Q @ (Q.T @ w)
-        w = w - Q @ (Q.T @ w)
-        b = w.norm()
-        if j == m - 1:
-            break
-        if b <= eps * max(1.0, float(a.abs())) * math.sqrt(n):
-            break  # invariant subspace: the Ritz values are exact eigenvalues
-        betas.append(b)
-        basis.append(w / b)
-    mm = len(alphas)
-    T = torch.diag(torch.stack(alphas))
-    if betas:
-        off = torch.stack(betas[: mm - 1])
-        T = T + torch.diag(off, 1) + torch.diag(off, -1)
-    theta, S = torch.linalg.eigh(T)
-    Q = torch.stack(basis[:mm], dim=1)
+    q = v0.to(dtype=dtype, device=device).reshape(1, n)
+    theta, vecs = batched_lanczos(
+        lambda v: matvec(v.reshape(-1)).to(dtype=dtype, device=q.device).reshape(1, n), q, m)
+    theta, vecs = theta[0], vecs[0]
     if which == "LA":
         order = torch.argsort(theta, descending=True)
     elif which == "SA":
         order = torch.argsort(theta)
     else:
         order = torch.argsort(theta.abs(), descending=True)
-    kk = min(k, mm)
-    idx = order[:kk]
-    vecs = Q @ S[:, idx]
-    return theta[idx], vecs
+    idx = order[:k]
+    return theta[idx], vecs[:, idx]
 
 
 def hessian_eig(fn: Callable[[Tensor], Tensor], x: Tensor, *, iters: int = 100,

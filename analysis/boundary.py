@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from analysis.persistence import labels_of
+
 __all__ = [
     "orthant_project",
     "wedge_project",
@@ -179,11 +181,6 @@ def wedge_project_dykstra(x: np.ndarray, thetas: Sequence[float], iters: int = 2
 
 
 @torch.no_grad()
-def _labels(model: Callable[[Tensor], Tensor], x: Tensor, batch_size: int = 2048) -> Tensor:
-    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
-
-
-@torch.no_grad()
 def boundary_point(model: Callable[[Tensor], Tensor], x1: Tensor, x2: Tensor,
                    iters: int = 50) -> Tensor:
     """Bisection on the segment ``x1 → x2`` for the first change of ``C(x1)`` (batched).
@@ -195,8 +192,8 @@ def boundary_point(model: Callable[[Tensor], Tensor], x1: Tensor, x2: Tensor,
         ``(B, ...)`` points on the segment within ``2^{−iters}`` (in τ) of a label change, on
         the side of ``x1``'s label.
     """
-    c1 = _labels(model, x1)
-    if (c1 == _labels(model, x2)).any():
+    c1 = labels_of(model, x1)
+    if (c1 == labels_of(model, x2)).any():
         raise ValueError("boundary_point needs end points with different labels")
     view = (-1,) + (1,) * (x1.dim() - 1)
     lo = torch.zeros(len(x1), dtype=x1.dtype, device=x1.device)
@@ -204,7 +201,7 @@ def boundary_point(model: Callable[[Tensor], Tensor], x1: Tensor, x2: Tensor,
     for _ in range(iters):
         mid = (lo + hi) / 2
         xm = x1 + mid.view(view) * (x2 - x1)
-        same = _labels(model, xm) == c1
+        same = labels_of(model, xm) == c1
         lo = torch.where(same, mid, lo)
         hi = torch.where(same, hi, mid)
     return x1 + lo.view(view) * (x2 - x1)
@@ -225,10 +222,10 @@ def project_to_boundary(model: Callable[[Tensor], Tensor], xs: Tensor, x1: Tenso
         ``(points, ok)``: boundary points ``(N, ...)`` and a bool mask of the samples whose
         segment did cross (always true for parents of different labels).
     """
-    c1 = int(_labels(model, x1)[0])
-    lab = _labels(model, xs)
+    c1 = int(labels_of(model, x1)[0])
+    lab = labels_of(model, xs)
     target = torch.where((lab == c1).view((-1,) + (1,) * (xs.dim() - 1)), x2, x1)
-    ok = _labels(model, target) != lab
+    ok = labels_of(model, target) != lab
     pts = xs.clone()
     if ok.any():
         pts[ok] = boundary_point(model, xs[ok], target[ok], iters)
@@ -312,7 +309,7 @@ def boundary_svd_probe(model: torch.nn.Module, x1: Tensor, x2: Tensor, n_samples
     """
     if n_samples < 2 or sigma <= 0:
         raise ValueError("need n_samples >= 2 and sigma > 0")
-    c1, c2 = int(_labels(model, x1)[0]), int(_labels(model, x2)[0])
+    c1, c2 = int(labels_of(model, x1)[0]), int(labels_of(model, x2)[0])
     xb = boundary_point(model, x1, x2, iters=iters)
     g = torch.Generator(device=x1.device).manual_seed(seed)
     xs = xb + sigma * torch.randn((n_samples, *x1.shape[1:]), generator=g, dtype=x1.dtype,
@@ -365,5 +362,5 @@ def labels_in_ball(model: Callable[[Tensor], Tensor], x: Tensor, radii: Sequence
         v = torch.randn((n_samples, n), generator=g, dtype=x.dtype, device=x.device)
         u = torch.rand((n_samples, 1), generator=g, dtype=x.dtype, device=x.device)
         y = x.flatten(1) + r * u ** (1.0 / n) * v / v.norm(dim=1, keepdim=True)
-        out.append(int(_labels(model, y.view(n_samples, *x.shape[1:])).unique().numel()))
+        out.append(int(labels_of(model, y.view(n_samples, *x.shape[1:])).unique().numel()))
     return out

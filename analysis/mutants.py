@@ -117,13 +117,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "when s does not divide q)",
         ("tests/test_peck.py",), ("03_peck_bounds",)),
     Mutation(
-        "pgd-no-box-clip", "analysis/attacks.py",
+        "pgd-no-box-clip", "analysis/attacks/gradient.py",
         "new = _clip(xs + new, box) - xs",
         "new = new",
         "PGD/BIM iterates are not clipped to the input box [0, 1] (only the final output is)",
         ("tests/test_attacks.py", KILLERS), ("00_toolkit",)),
     Mutation(
-        "clip-lower-end", "analysis/attacks.py",
+        "clip-lower-end", "analysis/attacks/core.py",
         "return torch.maximum(torch.minimum(x, hi), lo)",
         "return torch.minimum(x, hi)",
         "the box clip of every attack forgets the lower end (pixels may go below 0)",

@@ -339,7 +339,8 @@ def integrated_gradients(p: Params, d: Params, x: Tensor, t: Tensor, w: Tensor, 
     One path-aware forward pass evaluates ``ŷ(x; p + t_q d + E_x)`` at every node, with a
     zero perturbation ``E_x`` of the parameters per test point; reverse mode with respect to
     ``E`` gives every point's integrated gradient at once (points are independent). The input
-    layer multiplies ``x`` once, so its cost does not grow with the number of nodes.
+    layer multiplies ``x`` once, so its cost does not grow with the number of nodes. The
+    ``S`` selected outputs share one batched vector-Jacobian product (``is_grads_batched``).
 
     Args:
         p, d: step start ``w_s`` and step ``Δ_s``. x: ``(T, ...)``. t, w: nodes/weights ``(T, Q)``.
@@ -364,9 +365,11 @@ def integrated_gradients(p: Params, d: Params, x: Tensor, t: Tensor, w: Tensor, 
     out = torch.log_softmax(u, dim=-1) if loss == "nll" else u  # (T, Q, K)
     picked = (w.unsqueeze(2) * out).sum(1).gather(1, sel)  # (T, S)
     S = sel.shape[1]
-    per_s = [torch.autograd.grad(picked[:, j].sum(), eps, retain_graph=j < S - 1)
-             for j in range(S)]
-    return tuple(torch.stack([g[i] for g in per_s], 1) for i in range(len(p)))
+    # one batched vector-Jacobian product over all S selected outputs (vmap over the S one-hot
+    # cotangents), not one backward pass per output
+    cot = torch.eye(S, dtype=picked.dtype, device=picked.device).unsqueeze(1).expand(S, T, S)
+    grads = torch.autograd.grad(picked, eps, grad_outputs=cot, is_grads_batched=True)
+    return tuple(g.movedim(0, 1) for g in grads)  # (T, S, ...) per parameter
 
 
 def output_jvp(p: Params, X: Tensor, V: Params, activation: str, loss: str) -> Tensor:

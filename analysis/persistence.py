@@ -48,6 +48,7 @@ __all__ = [
     "labels_of",
     "fraction_stable",
     "class_frequencies",
+    "class_frequencies_batch",
     "BracketResult",
     "persistence",
     "segment",
@@ -309,14 +310,58 @@ def fraction_stable(model: Callable[[Tensor], Tensor], x: Tensor, sigma: float |
 
 
 @torch.no_grad()
+def class_frequencies_batch(model: Callable[[Tensor], Tensor], x: Tensor,
+                            sigmas: Sequence[float] | Tensor, n_samples: int = 1000,
+                            num_classes: int | None = None, *, seed: int = 0,
+                            common_random_numbers: bool = False,
+                            batch_size: int = 4096) -> Tensor:
+    """Label frequencies of ``N`` Gaussian samples around each of ``B`` points for each σ, in one
+    Monte Carlo pass over every (point, σ) pair (Figs 9, 11, 13, 17).
+
+    As in the document (§5.2: "for each σ, 100 i.i.d. samples were drawn"), every (point, σ)
+    pair gets its own fresh draw of ``N`` noise vectors; ``common_random_numbers=True`` reuses
+    one draw of ``N`` vectors for every pair (smoother curves, correlated rows). The noisy
+    copies of all pairs are classified together in chunks of about ``batch_size`` samples.
+
+    Args:
+        model: logits model in eval mode. x: points ``(B, ...)``.
+        sigmas: grid ``(S,)`` (> 0). n_samples: N per (point, σ).
+        num_classes: K (default: from the model's output).
+        seed: seed of the noise. common_random_numbers: one draw for all pairs.
+        batch_size: samples per forward pass.
+
+    Returns:
+        float64 ``(B, S, K)``: fraction of samples given each label (rows sum to 1).
+    """
+    sig = torch.as_tensor(sigmas, dtype=x.dtype, device=x.device).flatten()
+    if (sig <= 0).any():
+        raise ValueError("sigmas must be > 0")
+    B, S, N = x.shape[0], len(sig), int(n_samples)
+    bank = NoiseBank(x.shape[1:], N, seed=seed, common=common_random_numbers, dtype=x.dtype,
+                     device=x.device)
+    K = num_classes or int(model(x[:1]).shape[1])
+    xs, ss = x.repeat_interleave(S, 0), sig.repeat(B)  # pair q = b·S + s
+    view = (-1, 1) + (1,) * (x.dim() - 1)
+    counts = torch.zeros((B * S, K), dtype=torch.float64, device=x.device)
+    per = max(1, batch_size // N)
+    for i in range(0, B * S, per):
+        n_p = min(per, B * S - i)
+        z = (bank.draw().unsqueeze(0) if common_random_numbers else
+             torch.randn((n_p, N, *x.shape[1:]), generator=bank.gen, dtype=x.dtype,
+                         device=x.device))
+        noisy = (xs[i:i + n_p].unsqueeze(1) + ss[i:i + n_p].view(view) * z).flatten(0, 1)
+        lab = labels_of(model, noisy, batch_size).view(n_p, N)
+        counts[i:i + n_p].scatter_add_(1, lab, torch.ones_like(lab, dtype=torch.float64))
+    return (counts / N).view(B, S, K)
+
+
 def class_frequencies(model: Callable[[Tensor], Tensor], x: Tensor, sigmas: Sequence[float] | Tensor,
                       n_samples: int = 1000, num_classes: int | None = None, *, seed: int = 0,
                       common_random_numbers: bool = False, batch_size: int = 4096) -> Tensor:
-    """Label frequencies of ``N`` Gaussian samples around one point for each σ (Figs 9, 11, 13, 17).
+    """Label frequencies of ``N`` Gaussian samples around one point for each σ.
 
-    As in the document (§5.2: "for each σ, 100 i.i.d. samples were drawn"), every σ gets its
-    own fresh draw of ``N`` noise vectors; ``common_random_numbers=True`` reuses one draw for
-    every σ (smoother curves, correlated rows).
+    One point of :func:`class_frequencies_batch` (fresh samples per σ unless
+    ``common_random_numbers``).
 
     Args:
         model: logits model in eval mode. x: one point ``(1, ...)`` or ``(...)`` with batch dim
@@ -330,17 +375,9 @@ def class_frequencies(model: Callable[[Tensor], Tensor], x: Tensor, sigmas: Sequ
     """
     if x.dim() >= 1 and x.shape[0] != 1:
         x = x.unsqueeze(0)
-    sig = torch.as_tensor(sigmas, dtype=x.dtype, device=x.device).flatten()
-    if (sig <= 0).any():
-        raise ValueError("sigmas must be > 0")
-    bank = NoiseBank(x.shape[1:], n_samples, seed=seed, common=common_random_numbers,
-                     dtype=x.dtype, device=x.device)
-    lab = torch.cat([_noisy_labels(model, x, sig[i:i + 1], bank.draw(), batch_size)
-                     for i in range(len(sig))])
-    K = num_classes or int(model(x).shape[1])
-    counts = torch.zeros((len(sig), K), dtype=torch.float64, device=x.device)
-    counts.scatter_add_(1, lab, torch.ones_like(lab, dtype=torch.float64))
-    return counts / n_samples
+    return class_frequencies_batch(model, x, sigmas, n_samples, num_classes, seed=seed,
+                                   common_random_numbers=common_random_numbers,
+                                   batch_size=batch_size)[0]
 
 
 # --------------------------------------------------------------------------- bracketing (Alg. 1)

@@ -18,6 +18,15 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 STATUSES = ("reproduced", "partly", "not reproduced", "refuted", "not testable")
+#: Set to "1" by :mod:`analysis.run` (the book's and ``make chapter``'s runs): pandas then shows
+#: table cells whole instead of cutting them at 50 characters. The nbval references are made
+#: without it, so their checked outputs do not depend on it.
+BOOK_DISPLAY = "ANALYSIS_BOOK_DISPLAY"
+
+if os.environ.get(BOOK_DISPLAY) == "1":
+    import pandas as _pd
+
+    _pd.set_option("display.max_colwidth", None)
 
 
 def sig3(x: Any, digits: int = 3) -> str:

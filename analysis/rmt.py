@@ -37,6 +37,7 @@ __all__ = [
     "grid_cdf",
     "ks_distance",
     "sample_wigner",
+    "wigner_matrix",
     "sample_wishart",
     "sample_free_sum",
     "free_sum_density",
@@ -187,11 +188,16 @@ def ks_distance(samples, cdf) -> float:
     return float(max(np.max(i / n - F), np.max(F - (i - 1) / n)))
 
 
+def wigner_matrix(n: int, sigma: float = 1.0, *, rng: np.random.Generator) -> np.ndarray:
+    """A normalised Wigner matrix ``σ(A + Aᵀ)/√(2n)``, ``A`` with i.i.d. N(0, 1) entries drawn
+    from ``rng`` (its spectrum tends to the semicircle of variance ``σ²``, radius ``2σ``)."""
+    a = rng.standard_normal((n, n))
+    return sigma * (a + a.T) / math.sqrt(2.0 * n)
+
+
 def sample_wigner(n: int, sigma: float = 1.0, *, seed: int = 0) -> np.ndarray:
     """Eigenvalues of ``σ(A + Aᵀ)/√(2n)`` (semicircle of variance ``σ²``)."""
-    gen = np.random.default_rng(seed)
-    a = gen.standard_normal((n, n))
-    return np.linalg.eigvalsh(sigma * (a + a.T) / math.sqrt(2.0 * n))
+    return np.linalg.eigvalsh(wigner_matrix(n, sigma, rng=np.random.default_rng(seed)))
 
 
 def sample_wishart(n: int, p: int, s0: float = 1.0, *, seed: int = 0) -> np.ndarray:

@@ -18,7 +18,9 @@ The notebook is executed into a temporary folder *next to* ``OUT`` (so the final
 ``os.replace`` never crosses file systems, whatever ``$TMPDIR`` is), which is removed on
 success, failure, Ctrl-C and SIGTERM. ``OUT`` is replaced only on success, and a stale
 ``OUT.failed.ipynb`` is then removed; a failed run leaves ``OUT.failed.ipynb`` for inspection
-and exits non-zero. The wall time is appended to ``.cache/timings.tsv``.
+and exits non-zero. The wall time and the peak memory of the kernel (:func:`peak_rss_mib`) are
+appended to ``.cache/timings.tsv`` (tab-separated: UTC time, chapter, seconds, parameters, peak
+MiB; ``make bench`` reads it).
 
 Progress: a terminal shows papermill's bar over the notebook's cells; the kernel runs with
 ``ANALYSIS_PROGRESS=0`` (unless it is set already) so the executed notebook, and the book page
@@ -30,6 +32,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -145,6 +148,173 @@ def deps_rule(src: Path, target: str) -> str:
     return f"{target}: {' '.join(files)}\n" + "".join(f"{f}:\n" for f in files)
 
 
+PARAMS_HEADING = "Parameters of this run"
+_RANGE_INDEX_TABLE = re.compile(r'<table border="1" class="dataframe">(.*?)</table>', re.S)
+
+
+def _cell_defaults(source: str) -> dict[str, Any]:
+    """The literal values the ``parameters`` cell assigns (a non-literal is kept as its text)."""
+    out: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                value = ast.unparse(node.value)
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    out[t.id] = value
+    return out
+
+
+def parameters_markdown(defaults: dict[str, Any], params: dict[str, Any]) -> str:
+    """The one display of a run's parameters: a markdown table of name, value and source.
+
+    Args:
+        defaults: the ``parameters`` cell's values.
+        params: the ``-p`` values of this run (they win; a name outside the cell goes to the
+            chapter's schema through ``$ANALYSIS_PARAMS``).
+
+    Returns:
+        MyST markdown: a heading-free paragraph and a ``| parameter | value | set by |`` table.
+    """
+    def cell(v: Any) -> str:
+        return f"`{v!r}`".replace("|", "\\|")
+
+    rows = ["| parameter | value | set by |", "|---|---|---|"]
+    for name, value in defaults.items():
+        rows.append(f"| {name} | {cell(params.get(name, value))} | "
+                    f"{'command line' if name in params else 'notebook'} |")
+    rows += [f"| {name} | {cell(v)} | command line |" for name, v in params.items()
+             if name not in defaults]
+    return (f"**{PARAMS_HEADING}** (the profile expands into the sizes the provenance table "
+            "lists; rerun with `make chapter NB=<stem> PARAMS='-p name value'`):\n\n"
+            + "\n".join(rows) + "\n")
+
+
+def _hide_range_index(html: str) -> str:
+    """Add the class ``hide-index`` to pandas tables whose index is 0, 1, 2, ... (a RangeIndex,
+    which says nothing); book/_static/book.css then hides that column."""
+    def fix(m: re.Match) -> str:
+        body = m.group(1)
+        labels = re.findall(r"<tr>\s*<th>([^<]*)</th>", body.split("<tbody>", 1)[-1])
+        if labels and labels == [str(i) for i in range(len(labels))]:
+            return m.group(0).replace('class="dataframe"', 'class="dataframe hide-index"', 1)
+        return m.group(0)
+
+    return _RANGE_INDEX_TABLE.sub(fix, html)
+
+
+def _drop_repeated_images(outputs: list) -> list:
+    """The outputs less any image identical to an earlier one of the same cell.
+
+    A cell that ends with ``fig`` (the book's figure convention) shows its figure twice under
+    matplotlib's inline backend: once as the cell's result and once more when the backend
+    flushes the figures the cell opened. Both PNGs are the same bytes; keeping the first leaves
+    one image, and MyST-NB one figure (two would be two targets of one ``name``).
+    """
+    seen: set[str] = set()
+    kept = []
+    for out in outputs:
+        data = out.get("data", {})
+        img = data.get("image/png") or data.get("image/svg+xml")
+        if img is not None:
+            key = "".join(img) if isinstance(img, list) else img
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(out)
+    return kept
+
+
+def prepare_for_book(nb, params: dict[str, Any]):
+    """Make an executed notebook show its parameters once and its plain tables without index.
+
+    The ``parameters`` cell and papermill's ``injected-parameters`` cell get the tag
+    ``remove-cell`` (Jupyter Book drops them from the page), and one markdown cell,
+    :func:`parameters_markdown`, takes their place. pandas tables with a RangeIndex get the
+    class ``hide-index``. A figure shown twice in one cell (the same image bytes) is shown once
+    (:func:`_drop_repeated_images`). Idempotent; modifies ``nb`` in place and returns it.
+
+    Args:
+        nb: the executed notebook (nbformat).
+        params: the ``-p`` values of the run.
+    """
+    import nbformat
+
+    defaults: dict[str, Any] = {}
+    for i, cell in enumerate(nb.cells):
+        tags = cell.metadata.setdefault("tags", [])
+        if cell.cell_type == "markdown" and cell.metadata.get("run_parameters"):
+            nb.cells[i] = None  # an older display, rebuilt below
+            continue
+        if cell.cell_type == "code" and {"parameters", "injected-parameters"} & set(tags):
+            if "parameters" in tags:
+                defaults = _cell_defaults(cell.source)
+            if "remove-cell" not in tags:
+                tags.append("remove-cell")
+        if cell.cell_type == "code":
+            cell.outputs = _drop_repeated_images(cell.get("outputs", []))
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            html = out.get("data", {}).get("text/html")
+            if html is not None:
+                joined = "".join(html) if isinstance(html, list) else html
+                out["data"]["text/html"] = _hide_range_index(joined)
+    nb.cells = [c for c in nb.cells if c is not None]
+    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and
+                  {"parameters", "injected-parameters"} & set(c.metadata["tags"])), None)
+    if first is not None:
+        md = nbformat.v4.new_markdown_cell(parameters_markdown(defaults, params))
+        md.metadata["run_parameters"] = True
+        nb.cells.insert(first, md)
+    return nb
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory, in MiB, of this process and of its finished children (the kernel).
+
+    ``resource.getrusage``'s ``ru_maxrss`` (KiB on Linux, bytes on macOS): the larger of this
+    process's and the largest waited-for child's, i.e. the chapter's kernel after a run.
+    """
+    import resource
+
+    unit = 1.0 if sys.platform == "darwin" else 1024.0  # bytes per ru_maxrss unit
+    peak = max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return peak * unit / 2**20
+
+
+def book_warnings(nb) -> list[str]:
+    """Where an executed chapter breaks the book's conventions (printed by :func:`main`).
+
+    A figure cell (MyST-NB ``mystnb.figure`` metadata) must display exactly one image and no
+    ``<Figure size ...>`` text; no other cell may leave that text (a figure shown twice or not
+    closed); every code cell but the parameters cells carries the tag ``hide-input``.
+
+    Returns:
+        One line per problem, ``"code cell N: ..."`` (N counts the code cells from 1).
+    """
+    out = []
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for n, cell in enumerate(code, 1):
+        tags = cell.metadata.get("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags):
+            continue
+        if "hide-input" not in tags:
+            out.append(f"code cell {n}: no tag hide-input")
+        images = sum("image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})
+                     for o in cell.get("outputs", []))
+        texts = [o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", [])
+                 if not ({"image/png", "image/svg+xml"} & set(o.get("data", {})))]
+        stray = any("<Figure size" in ("".join(t) if isinstance(t, list) else t) for t in texts)
+        if "figure" in cell.metadata.get("mystnb", {}) and images != 1:
+            out.append(f"code cell {n}: a figure cell shows {images} images, not one")
+        if stray:
+            out.append(f"code cell {n}: a '<Figure size ...>' text output (a figure not shown "
+                       "as an image)")
+    return out
+
+
 class _Terminated(Exception):
     """SIGTERM arrived (raised in the main thread, so every ``finally`` runs)."""
 
@@ -171,6 +341,9 @@ def main(argv: list[str]) -> int:
     extra = check_params(src.stem, names, params)
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("ANALYSIS_PROGRESS", "0")  # inherited by the kernel
+    from analysis.report import BOOK_DISPLAY
+
+    os.environ[BOOK_DISPLAY] = "1"  # whole table cells on the page (analysis.report)
     from analysis.config import RUN_PARAMS
 
     if extra:
@@ -198,17 +371,24 @@ def main(argv: list[str]) -> int:
                 raise SystemExit(128 + signal.SIGTERM) from None
             raise
         seconds = time.perf_counter() - t0
+        import nbformat
+
+        executed = nbformat.read(partial, as_version=4)
+        nbformat.write(prepare_for_book(executed, params), partial)
+        for problem in book_warnings(executed):
+            print(f"warning: {src.stem}: {problem}", file=sys.stderr)
         os.replace(partial, out)
         failed.unlink(missing_ok=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
+    peak = peak_rss_mib()
     log = REPO / ".cache" / "timings.tsv"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as fh:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        fh.write(f"{stamp}\t{src.stem}\t{seconds:.1f}\t{params}\n")
-    print(f"done {src.stem} in {seconds:.1f} s", flush=True)
+        fh.write(f"{stamp}\t{src.stem}\t{seconds:.1f}\t{params}\t{peak:.0f}\n")
+    print(f"done {src.stem} in {seconds:.1f} s, peak memory {peak:.0f} MiB", flush=True)
     return 0
 
 

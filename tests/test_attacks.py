@@ -509,3 +509,50 @@ def test_robust_outcomes_are_per_point_and_average_to_the_accuracy(mlp_problem):
     assert 0 < broken.size < correct.sum()
     r = A.fgsm(m, x, y, 0.3, "linf")
     np.testing.assert_array_equal(out_f, correct & ~r.success.cpu().numpy())
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_float64_model_budget_is_not_rounded_to_float32(norm):
+    """A Python-float eps on a float64 model is used in float64: 0.1 rounded to float32 is
+    0.1 + 1.5e-9, which the projection would let the perturbation reach."""
+    m = _mlp(seed=3, dtype=torch.float64)
+    g = torch.Generator().manual_seed(5)
+    x = 0.4 + 0.2 * torch.rand(30, D, generator=g, dtype=torch.float64)  # box never binds
+    with torch.no_grad():
+        y = m(x).argmax(1)
+    eps = 0.1 if norm == "linf" else 0.05
+    assert float(torch.tensor(eps, dtype=torch.float32)) != eps  # the rounding is real
+    for r in (A.pgd(m, x, y, eps, norm, steps=20, random_start=False),
+              A.bim(m, x, y, eps, steps=5, norm=norm), A.fgsm(m, x, y, eps, norm)):
+        size = r.norms_linf if norm == "linf" else r.norms_l2
+        assert float(size.max()) >= 0.99 * eps, r.name  # the budget is (nearly) spent
+        assert float(size.max()) <= eps * (1 + 1e-12), (r.name, float(size.max()) - eps)
+
+
+def test_lbfgs_batched_equals_one_sample_at_a_time_with_one_model_copy(monkeypatch):
+    """The lock-step batched search solves the same per-sample problems as the unbatched one
+    (``batch_size=1``): same targets, same c, distances within the optimiser's tolerance; the
+    float64 copy of a float32 model is made once per call, not once per sample."""
+    import copy
+
+    m = _mlp(seed=2)
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(12, D, generator=g)
+    with torch.no_grad():
+        y = m(x).argmax(1)
+    y[:2] = (y[:2] + 1) % 4  # two misclassified samples: returned unchanged
+    copies = []
+    real = copy.deepcopy
+    monkeypatch.setattr(copy, "deepcopy", lambda obj, *a: copies.append(1) or real(obj, *a))
+    for target in (None, "all"):
+        copies.clear()
+        batched = A.lbfgs(m, x, y, target=target, bisection_steps=4, batch_size=None)
+        assert len(copies) == 1, len(copies)
+        single = A.lbfgs(m, x, y, target=target, bisection_steps=4, batch_size=1)
+        A.check_result(m, x, y, batched, eps=math.inf, norm="l2")  # success re-checked, box
+        assert torch.equal(batched.success, single.success) and bool(batched.success[2:].all())
+        assert torch.equal(batched.info["target"], single.info["target"])
+        assert torch.allclose(batched.info["c"][2:], single.info["c"][2:])
+        rel = (batched.norms_l2[2:] - single.norms_l2[2:]).abs() / single.norms_l2[2:]
+        assert float(rel.max()) < 1e-3, float(rel.max())
+        assert bool((batched.norms_l2[:2] == 0).all())

@@ -85,7 +85,8 @@ def test_edit_two_modules_deep_misses(tmp_path, monkeypatch):
     before_train = cache.key_hash("train/mlp", key, code)
     before_cls = cache.key_hash("n", {}, [HessianRegularizer])
     assert before_train == cache.key_hash("train/mlp", key, code)  # the same inputs hit
-    _edit_source(monkeypatch, "regularizers/jacobian.py", "factor = 1.0", "factor = 2.0")
+    _edit_source(monkeypatch, "regularizers/jacobian.py", "return vs, L / vs.shape[1]",
+                 "return vs, 2 * L / vs.shape[1]")
     assert cache.key_hash("train/mlp", key, code) != before_train
     assert cache.key_hash("n", {}, [HessianRegularizer]) != before_cls
 

@@ -336,3 +336,99 @@ def test_full_profile_times_the_literal_step_at_the_claims_batch() -> None:
 
     full = config.resolve("05_hessian_crossholder", "full")
     assert full.literal_batch == 128
+
+
+# ----------------------------------------------------------- issue 14: warm-started CH training
+
+
+def test_objective_shares_the_forward_and_equals_ce_plus_regulariser() -> None:
+    # the one-forward objective is the same loss as CE + the regulariser (same start vectors)
+    model = _mlp(d=8, h=6, k=4, seed=3)
+    x, y = _data(n=7, d=8, k=4, seed=3)
+    reg = ch.CrossHolder(0.3, 0.5, iters=4)
+    torch.manual_seed(5)
+    loss_obj, logs = ch.CrossHolderObjective(reg)(model, x, y)
+    torch.manual_seed(5)
+    logits = model(x)
+    value, _ = reg(model, x, y, logits)
+    loss_ref = torch.nn.functional.cross_entropy(logits, y) + value
+    assert float(loss_obj) == pytest.approx(float(loss_ref), rel=1e-12)
+    assert float(logs["ce"]) + float(logs["reg"]) == pytest.approx(float(loss_obj), rel=1e-12)
+    g_obj = torch.autograd.grad(loss_obj, list(model.parameters()))
+    g_ref = torch.autograd.grad(loss_ref, list(model.parameters()))
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(g_obj, g_ref))
+
+
+def test_warm_start_converges_to_the_operator_norm_with_one_step_per_call() -> None:
+    # a warm-started example gains power steps across calls (epochs): with warm_iters=1 every
+    # call adds two steps, so after 60 calls ‖H v̂‖ is the dense top |eigenvalue|, while one
+    # cold call of T=2 is not; and a warm call costs warm_iters + 1 products, not iters + 1
+    model = _mlp(d=10, h=8, k=3, seed=2)
+    x, y = _data(n=6, d=10, k=3, seed=2)
+    js = ch.select_classes(model(x), y, 1)
+    lam = torch.tensor([float(torch.linalg.eigvalsh(
+        _dense_hessian(model, x[b], int(y[b]), int(js[b, 0]))).abs().max()) for b in range(6)],
+        dtype=torch.float64)
+    calls = {"n": 0}
+    real = ch.autodiff.graph_hvp
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    warm = ch.CrossHolder(0.1, 0.5, iters=2, warm_start=True, warm_iters=1)
+    torch.manual_seed(0)
+    first = warm.terms(model, x, y, create_graph=False)["hess_norm"][:, 0]
+    ch.autodiff.graph_hvp = counting
+    try:
+        for _ in range(60):
+            last = warm.terms(model, x, y, create_graph=False)["hess_norm"][:, 0]
+    finally:
+        ch.autodiff.graph_hvp = real
+    assert calls["n"] == 60 * 2  # one power step + the penalty's product per warm call
+    assert torch.allclose(last, lam, rtol=1e-6)
+    assert float((first / lam).min()) < 0.999  # the cold T=2 estimate had not converged
+    st = warm.state_dict()
+    assert st["directions"].shape == (6, 10) and len(set(st["fingerprints"].tolist())) == 6
+
+
+def test_warm_state_restored_so_a_resumed_run_equals_an_uninterrupted_one(tmp_path,
+                                                                        monkeypatch) -> None:
+    from analysis import data, train
+
+    blobs = data.synthetic("blobs", 96, 6, seed=0, num_classes=3, sep=3.0)
+    kw = {"in_shape": [6], "hidden": 8, "num_classes": 3}
+    cfg = train.TrainConfig(epochs=3, batch_size=32, lr=1e-2, seed=1)
+
+    def objective():
+        return ch.CrossHolderObjective(ch.CrossHolder(0.1, 0.5, iters=3, warm_start=True,
+                                                      warm_iters=1))
+
+    full = train.fit("swish_mlp", kw, blobs, cfg, objective=objective(), cache=False,
+                     progress=False)
+    real_accuracy = train.accuracy
+
+    def run_resumed(restore: bool) -> list[torch.Tensor]:
+        monkeypatch.setenv("ANALYSIS_CACHE", str(tmp_path / f"cache{restore}"))
+        evals = {"n": 0}
+
+        def failing(*a, **k):
+            evals["n"] += 1
+            if evals["n"] == 5:  # the 3rd epoch's evaluation: epochs 1 and 2 are checkpointed
+                raise KeyboardInterrupt
+            return real_accuracy(*a, **k)
+
+        monkeypatch.setattr(train, "accuracy", failing)
+        with pytest.raises(KeyboardInterrupt):
+            train.fit("swish_mlp", kw, blobs, cfg, objective=objective(), progress=False)
+        monkeypatch.setattr(train, "accuracy", real_accuracy)
+        obj = objective()
+        if not restore:  # control: a resume that forgets the directions
+            monkeypatch.setattr(obj, "load_state_dict", lambda state: None)
+        res = train.fit("swish_mlp", kw, blobs, cfg, objective=obj, progress=False)
+        assert not res.from_cache
+        return [p.detach().clone() for p in res.model.state_dict().values()]
+
+    ref = [p.detach().clone() for p in full.model.state_dict().values()]
+    assert all(torch.equal(a, b) for a, b in zip(run_resumed(True), ref))
+    assert not all(torch.equal(a, b) for a, b in zip(run_resumed(False), ref))

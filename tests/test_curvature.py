@@ -288,3 +288,16 @@ def test_decision_slice_of_a_linear_model():
     half = np.zeros((4, 4))
     half[2:] = 1
     assert C.boundary_fraction(half) == pytest.approx(4 / 24)
+
+
+def test_one_lanczos_for_the_package():
+    """Issue 13: curvature's batched Lanczos is autodiff's, and autodiff.lanczos runs it (its
+    extreme Ritz value on a diagonal operator equals the batched one's)."""
+    from analysis import autodiff
+
+    assert C.batched_lanczos is autodiff.batched_lanczos
+    diag = torch.linspace(-3.0, 5.0, 40, dtype=torch.float64)
+    v0 = torch.randn(40, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    top, _ = autodiff.lanczos(lambda v: diag * v, 40, k=1, iters=12, v0=v0)
+    theta, _ = autodiff.batched_lanczos(lambda v: diag * v, v0.reshape(1, 40), 12)
+    assert float(top[0]) == float(theta[0, -1])

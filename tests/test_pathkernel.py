@@ -208,3 +208,33 @@ def test_parameter_norms_and_errors():
         PK.train_gd(X, Y, [3, 4, 2], lr=0.1, steps=3, loss="hinge")
     with pytest.raises(ValueError):
         PK.path_nodes(tr.params[0], tr.params[1], X, method="simpson")
+
+
+def test_integrated_gradients_one_batched_backward(monkeypatch):
+    """Every selected output's integrated gradient equals the node-weighted sum of dense
+    per-point gradients (``jacrev``), and all outputs come from ONE reverse pass (issue 14: the
+    earlier version ran one ``autograd.grad`` per output, which this count rejects)."""
+    p = PK.init_mlp([4, 6, 6, 3], seed=3, zero_last=False)
+    g = torch.Generator().manual_seed(4)
+    d = tuple(0.3 * torch.randn(q.shape, generator=g, dtype=torch.float64) for q in p)
+    x = torch.randn(5, 4, generator=g, dtype=torch.float64)
+    t = torch.rand(5, 4, generator=g, dtype=torch.float64)
+    w = torch.rand(5, 4, generator=g, dtype=torch.float64)
+    sel = torch.tensor([[0, 2], [1, 0], [2, 1], [0, 1], [2, 2]])
+    calls = []
+    real_grad = torch.autograd.grad
+    monkeypatch.setattr(torch.autograd, "grad",
+                        lambda *a, **k: calls.append(1) or real_grad(*a, **k))
+    ours = PK.integrated_gradients(p, d, x, t, w, sel, "relu", "nll")
+    assert len(calls) == 1, f"{len(calls)} backward passes for {sel.shape[1]} outputs"
+    monkeypatch.undo()
+    for i in range(len(x)):
+        for j in range(sel.shape[1]):
+            ref = [torch.zeros_like(q) for q in p]
+            for q in range(t.shape[1]):
+                pt = tuple(a + t[i, q] * b for a, b in zip(p, d))
+                jac = jacrev(lambda prm, xi=x[i:i + 1], k=sel[i, j]:
+                             PK.model_output(prm, xi, "relu", "nll")[0, k])(pt)
+                ref = [r + w[i, q] * jq for r, jq in zip(ref, jac)]
+            for o, r in zip(ours, ref):
+                assert torch.allclose(o[i, j], r, atol=1e-12)

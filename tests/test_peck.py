@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from analysis.bounds import peck
-from analysis.bounds.peck import experiments as E
+from analysis.experiments import peck as E
 from analysis.models import peck as pm
 
 DT = torch.float64

@@ -1,4 +1,4 @@
-"""Experiment helpers of chapter 03 (analysis.bounds.peck.experiments), on tiny float64 models."""
+"""Experiment helpers of chapter 03 (analysis.experiments.peck), on tiny float64 models."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from analysis.bounds import peck
-from analysis.bounds.peck import experiments as E
+from analysis.experiments import peck as E
 
 DT = torch.float64
 

@@ -198,6 +198,32 @@ def test_class_frequencies_draw_fresh_samples_per_sigma():
     assert torch.equal(crn[0], crn[1])
 
 
+def test_class_frequencies_batch_one_pass_half_space_law():
+    """All points and all σ in one Monte Carlo pass (issue 14): the forward passes number
+    ceil(B·S·N / batch) (the earlier per-point, per-σ loop made at least B·S), every (point, σ)
+    pair follows the half-space law Φ(d/σ) within 4 SE, and the pairs draw fresh noise."""
+    w = torch.zeros(10)
+    w[0] = 1.0
+    model = P.HalfSpaceClassifier(w)
+    calls = []
+    counted = lambda x: calls.append(len(x)) or model(x)  # noqa: E731
+    d = torch.tensor([0.5, 1.0, 2.0])
+    x = torch.zeros(3, 10)
+    x[:, 0] = d
+    sig = [0.5, 1.0, 3.0, 3.0]
+    n = 4000
+    f = P.class_frequencies_batch(counted, x, sig, n, num_classes=2, seed=1, batch_size=16_000)
+    assert f.shape == (3, 4, 2)
+    assert len(calls) == math.ceil(3 * 4 * n / 16_000), calls
+    for b in range(3):
+        for s_i, s in enumerate(sig):
+            p = stats.norm.cdf(d[b].item() / s)
+            assert abs(f[b, s_i, 1].item() - p) < 4 * math.sqrt(p * (1 - p) / n) + 1e-12
+    assert not torch.equal(f[:, 2], f[:, 3])  # equal σ, fresh draws
+    one = P.class_frequencies(model, x[1:2], sig, n, seed=1)
+    assert one.shape == (4, 2) and torch.allclose(one.sum(1), torch.ones(4, dtype=torch.float64))
+
+
 def test_norm_samplers_stay_within_their_memory_budget():
     """Fig 19 at n = 196 608: 250 samples in one chunk: 0.4 GB per array, three arrays for the ball."""
     code = (

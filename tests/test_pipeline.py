@@ -139,6 +139,10 @@ def test_run_with_tmpdir_on_another_filesystem(tmp_path, monkeypatch):
     assert run.main([str(src), str(out), "-p", "n", "21"]) == 0
     outputs = [o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", [])]
     assert any("42" in o.get("text", "") for o in outputs)
+    visible = [c for c in nbformat.read(out, as_version=4).cells
+               if "remove-cell" not in c.metadata.get("tags", [])]
+    shown = [c for c in visible if "n = " in c.source or run.PARAMS_HEADING in c.source]
+    assert len(shown) == 1 and "| n | `21` | command line |" in shown[0].source, shown
     assert not stale.exists(), "a stale .failed.ipynb survived a successful run"
     assert _leftovers(outdir, other) == []
 
@@ -179,12 +183,122 @@ def test_sigterm_leaves_no_temporary_folder(tmp_path):
     assert list(tmpdir.iterdir()) == [], log
 
 
+# ---- issue 13: the book shows the parameters once, and plain tables without their index -----
+def _executed_demo():
+    import pandas as pd
+
+    nb = _nb('profile = "smoke"\nseed = 0\nn_train = None  # override\n')
+    injected = nbformat.v4.new_code_cell('# Parameters\nprofile = "full"\n')
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(2, injected)
+    plain = nbformat.v4.new_code_cell("t")
+    plain.outputs = [nbformat.v4.new_output("execute_result", execution_count=1, data={
+        "text/html": pd.DataFrame({"a": [1, 2, 3]}).to_html(), "text/plain": "t"})]
+    keyed = nbformat.v4.new_code_cell("k")
+    keyed.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": pd.DataFrame({"v": [1]}, index=["torch"]).to_html()})]
+    nb.cells += [plain, keyed]
+    return nb
+
+
+def test_prepare_for_book_shows_the_parameters_once():
+    nb = run.prepare_for_book(_executed_demo(), {"profile": "full", "n_epochs": 3})
+    nb = run.prepare_for_book(nb, {"profile": "full", "n_epochs": 3})  # idempotent
+    visible = [c for c in nb.cells if "remove-cell" not in c.metadata.get("tags", [])]
+    shows = [c for c in visible if "profile" in c.source]
+    assert len(shows) == 1 and shows[0].cell_type == "markdown"
+    md = shows[0].source
+    assert run.PARAMS_HEADING in md
+    assert "| profile | `'full'` | command line |" in md and "| seed | `0` | notebook |" in md
+    assert "| n_train | `None` | notebook |" in md and "| n_epochs | `3` | command line |" in md
+    removed = [c for c in nb.cells if "remove-cell" in c.metadata.get("tags", [])]
+    assert len(removed) == 2 and nb.cells.index(shows[0]) == 1  # where the parameters were
+
+
+def test_prepare_for_book_hides_only_a_range_index():
+    nb = run.prepare_for_book(_executed_demo(), {})
+    plain, keyed = (c.outputs[0]["data"]["text/html"] for c in nb.cells[-2:])
+    assert 'class="dataframe hide-index"' in plain
+    assert 'class="dataframe"' in keyed and "hide-index" not in keyed
+    css = (REPO / "book" / "_static" / "book.css").read_text()
+    assert "table.dataframe.hide-index tbody th" in css
+
+
+def test_prepare_for_book_shows_a_figure_once():
+    """`fig` as a cell's last expression: the inline backend shows the same PNG twice."""
+    nb = _executed_demo()
+    png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    other = {"image/png": "iVBORw0KGgoAAAA=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    fig = nbformat.v4.new_code_cell("fig")
+    fig.outputs = [nbformat.v4.new_output("execute_result", execution_count=3, data=png),
+                   nbformat.v4.new_output("display_data", data=png),
+                   nbformat.v4.new_output("display_data", data=other)]
+    nb.cells.append(fig)
+    run.prepare_for_book(nb, {})
+    assert [o["data"]["image/png"] for o in fig.outputs] == [png["image/png"], other["image/png"]]
+
+
+@pytest.mark.parametrize(("value", "width"), [("1", "None"), (None, "50")])
+def test_book_runs_show_whole_table_cells(value, width):
+    """analysis.run sets ANALYSIS_BOOK_DISPLAY=1 for the kernel: pandas stops cutting cells."""
+    env = {k: v for k, v in os.environ.items() if k != "ANALYSIS_BOOK_DISPLAY"}
+    if value is not None:
+        env["ANALYSIS_BOOK_DISPLAY"] = value
+    code = "import analysis.report, pandas; print(pandas.get_option('display.max_colwidth'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == width
+
+
+def test_book_warnings_find_figure_and_tag_problems():
+    nb = _executed_demo()
+    png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    fig = nbformat.v4.new_code_cell("fig")
+    fig.metadata.update(tags=["hide-input"], mystnb={"figure": {"name": "fig-1", "caption": "c"}})
+    fig.outputs = [nbformat.v4.new_output("display_data", data=png)]
+    twice = nbformat.v4.new_code_cell("fig2")
+    twice.metadata.update(tags=["hide-input"], mystnb={"figure": {"name": "fig-2", "caption": "c"}})
+    twice.outputs = [nbformat.v4.new_output("display_data", data=png),
+                     nbformat.v4.new_output("execute_result", execution_count=2,
+                                            data={"text/plain": "<Figure size 640x480>"})]
+    nb.cells += [fig, twice]
+    for c in nb.cells[4:6]:  # the two table cells; "x = 1" stays untagged
+        c.metadata["tags"] = ["hide-input"]
+    assert run.book_warnings(nb) == [
+        "code cell 3: no tag hide-input",  # the demo's "x = 1"
+        "code cell 7: a '<Figure size ...>' text output (a figure not shown as an image)"]
+    twice.outputs = twice.outputs + [nbformat.v4.new_output("display_data", data=png)]
+    assert "code cell 7: a figure cell shows 2 images, not one" in run.book_warnings(nb)
+
+
+def test_book_config_numbers_figures_and_loads_the_css():
+    conf = (REPO / "book" / "_config.yml").read_text()
+    assert "numfig: true" in conf and "html_css_files: [book.css]" in conf
+    assert (REPO / "book" / "_static" / "book.css").is_file()
+
+
+def test_figures_are_numbered_per_page():
+    """book/_ext/numfig_per_page: each page counts its figures from 1, in page order."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "numfig_per_page", REPO / "book" / "_ext" / "numfig_per_page.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    numbers = {"ch1": {"figure": {"a": (1,), "b": (2,)}, "table": {"t": (2,)}},
+               "ch2": {"figure": {"c": (4,), "d": (3,)}, "table": {"u": (1,)}}}  # book-wide
+    assert ext.renumber(numbers) == ["ch1", "ch2"]
+    assert numbers == {"ch1": {"figure": {"a": (1,), "b": (2,)}, "table": {"t": (1,)}},
+                       "ch2": {"figure": {"d": (1,), "c": (2,)}, "table": {"u": (1,)}}}
+    assert ext.renumber(numbers) == []
+
+
 def test_deps_rule_lists_imported_modules():
     rule = run.deps_rule(REPO / "notebooks" / "00_toolkit.md", "book/_executed/00_toolkit.ipynb")
     head = rule.splitlines()[0]
     assert head.startswith("book/_executed/00_toolkit.ipynb: ")
     files = head.split(": ", 1)[1].split()
-    assert "analysis/attacks.py" in files and "analysis/profiles/00_toolkit.py" in files
+    assert "analysis/attacks/__init__.py" in files and "analysis/profiles/00_toolkit.py" in files
     assert "analysis/profiles/03_peck_bounds.py" not in files
     assert all((REPO / f).is_file() for f in files)
 

@@ -136,3 +136,16 @@ def test_cache_key_names_every_parameter():
     r2 = P.cached_call("test/two", P.two_eigenvalue_mc, kap, 60, 200, seed=1)
     assert np.array_equal(r1, P.two_eigenvalue_mc(kap, 60, 200, seed=1))
     assert np.array_equal(r1, r2)
+
+
+def test_one_semicircle_cdf_and_one_wigner_sampler():
+    """Issue 13: the probabilistic bound uses rmt's semicircle CDF and Wigner matrices (one of
+    each); the draws of rmt.sample_wigner are those of the matrix helper with the same seed."""
+    import numpy as np
+
+    from analysis import rmt
+
+    assert P.semicircle_cdf is rmt.semicircle_cdf
+    m = rmt.wigner_matrix(30, rng=np.random.default_rng(4))
+    assert np.allclose(m, m.T)
+    assert np.array_equal(np.linalg.eigvalsh(m), rmt.sample_wigner(30, seed=4))

@@ -198,3 +198,37 @@ def test_interface_and_bad_parameters():
         hessian_frobenius_sq(_model(), _x(1), inner="dense")
     with pytest.raises(ValueError):
         jacobian_frobenius_sq(_model(), _x(1), mode="basis")
+
+
+def test_hessian_regulariser_subsample_is_uniform_and_unbiased():
+    """Issue 14: ``n_examples`` keeps the expectation of eq. (56): a uniform subset of the batch.
+
+    Each row must be drawn with probability k/B (binomial test on 3000 draws) and the subset mean
+    of fixed per-example values must average to the batch mean. Fails on the old class, which
+    has no ``n_examples``.
+    """
+    from scipy.stats import binomtest
+
+    from analysis.regularizers.hessian import subsample_variance_factor
+
+    B, k, draws = 16, 4, 3000
+    reg = HessianRegularizer(lam=0.1, n_examples=k)
+    assert reg.params == {"lam": 0.1, "n_proj": 1, "n_examples": k}
+    values = torch.arange(B, dtype=torch.float64).reshape(B, 1) ** 2  # fixed per-example terms
+    torch.manual_seed(0)
+    counts = torch.zeros(B)
+    means = []
+    for _ in range(draws):
+        sub = reg.subset(values)
+        assert sub.shape == (k, 1) and len(set(sub.flatten().tolist())) == k  # no replacement
+        counts += torch.isin(values.flatten(), sub.flatten()).float()
+        means.append(float(sub.mean()))
+    for c in counts.tolist():
+        assert binomtest(int(c), draws, k / B).pvalue > 1e-4
+    se = float(values.std()) * math.sqrt((B - k) / (k * (B - 1))) / math.sqrt(draws)
+    assert abs(sum(means) / draws - float(values.mean())) < 5 * se
+    assert subsample_variance_factor(128, 32) == 4.0
+    # all examples: the subset is the batch itself, the old behaviour
+    assert HessianRegularizer(0.1).subset(values) is values
+    with pytest.raises(ValueError):
+        HessianRegularizer(0.1, n_examples=0)

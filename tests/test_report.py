@@ -40,8 +40,8 @@ def test_records_and_scorecard(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert scorecard.main([str(tmp_path / "rec"), str(out)]) == 0
     md = (out / "scorecard_table.md").read_text()
-    assert "| Demo | acc > 0.9 | 0.950 | 0.912 | **reproduced** | ok |" in md
-    assert "bound \\| tight" in md and "refuted: 1" in md
+    assert "* - 1\n  - acc › 0.9\n  - 0.950\n  - 0.912\n" in md  # old records: — for the rest
+    assert "bound \\| tight" in md and "* - Demo\n  - 1\n  - 0\n  - 0\n  - 0\n  - 1\n" in md
     assert "| eq 3 | sign | flip | cell 4 |" in (out / "errata_table.md").read_text()
 
 

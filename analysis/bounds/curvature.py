@@ -42,6 +42,7 @@ import torch
 from torch import Tensor
 
 from analysis import autodiff
+from analysis.autodiff import batched_lanczos
 
 __all__ = [
     "BRANCHES",
@@ -252,61 +253,6 @@ def margin_fn(model: Callable[[Tensor], Tensor], c: Tensor, j: Tensor
         return z.gather(1, c.view(-1, 1)).squeeze(1) - z.gather(1, j.view(-1, 1)).squeeze(1)
 
     return fn
-
-
-def batched_lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, iters: int
-                    ) -> tuple[Tensor, Tensor]:
-    """Lanczos with full re-orthogonalisation for a batch of symmetric operators.
-
-    Args:
-        matvec: maps ``(B, ...)`` to ``(B, ...)`` (one operator per sample, e.g. a batched HVP).
-        v0: start vectors ``(B, ...)``.
-        iters: Krylov dimension ``m ≤ n`` (``n`` = features per sample).
-
-    Returns:
-        ``(ritz_values (B, m) ascending, ritz_vectors (B, n, m))`` in float64. With ``m = n`` the
-        Ritz values are the eigenvalues. When a sample's Krylov space becomes invariant, the
-        iteration continues with a fresh random vector orthogonal to the basis (the Ritz values
-        stay those of ``QᵀAQ``).
-    """
-    B = v0.shape[0]
-    n = v0[0].numel()
-    m = min(int(iters), n)
-    if m < 1:
-        raise ValueError("iters must be >= 1")
-    gen = torch.Generator().manual_seed(12345)
-    dev = v0.device
-    q = v0.reshape(B, n).double()
-    q = q / q.norm(dim=1, keepdim=True)
-    Q = torch.zeros(B, n, m, dtype=torch.float64, device=dev)
-    Q[:, :, 0] = q
-    alphas = torch.zeros(B, m, dtype=torch.float64, device=dev)
-    betas = torch.zeros(B, max(m - 1, 0), dtype=torch.float64, device=dev)
-    for k in range(m):
-        qk = Q[:, :, k]
-        w = matvec(qk.reshape(v0.shape).to(v0.dtype)).reshape(B, n).double()
-        alphas[:, k] = (w * qk).sum(1)
-        Qk = Q[:, :, : k + 1]
-        for _ in range(2):
-            w = w - torch.bmm(Qk, torch.bmm(Qk.transpose(1, 2), w.unsqueeze(2))).squeeze(2)
-        if k == m - 1:
-            break
-        b = w.norm(dim=1)
-        scale = alphas[:, : k + 1].abs().max(dim=1).values.clamp_min(1e-300)
-        broke = b <= 1e-10 * scale
-        if bool(broke.any()):
-            r = torch.randn(B, n, generator=gen, dtype=torch.float64).to(dev)
-            for _ in range(2):
-                r = r - torch.bmm(Qk, torch.bmm(Qk.transpose(1, 2), r.unsqueeze(2))).squeeze(2)
-            w = torch.where(broke[:, None], r, w)
-            b = torch.where(broke, torch.zeros_like(b), b)
-        betas[:, k] = b
-        Q[:, :, k + 1] = w / w.norm(dim=1, keepdim=True)
-    T = torch.diag_embed(alphas)
-    if m > 1:
-        T = T + torch.diag_embed(betas, 1) + torch.diag_embed(betas, -1)
-    theta, S = torch.linalg.eigh(T)
-    return theta, torch.bmm(Q, S)
 
 
 def _extreme_pairs(fn: Callable[[Tensor], Tensor], x: Tensor, v0: Tensor, iters: int

@@ -317,20 +317,23 @@ def hessian_norm_estimates(model: Callable[[Tensor], Tensor], x: Tensor, *,
     """
     if pixel_scale is not None and not pixel_scale > 0:
         raise ValueError(f"pixel_scale must be > 0, got {pixel_scale}")
-    from analysis.regularizers.crossholder import estimate_top_direction
+    from analysis.autodiff import gradient_graph, graph_hvp
+    from analysis.autodiff import top_direction as estimate_top_direction
 
     gen = torch.Generator().manual_seed(seed)
     outs: dict[str, list[Tensor]] = {}
     for s in range(0, x.shape[0], batch_size):
-        xb = x[s:s + batch_size].detach().clone().requires_grad_(True)
-        logits = model(xb)
-        top2 = logits.detach().topk(2, dim=1).indices
-        m = logits.gather(1, top2[:, :1]).squeeze(1) - logits.gather(1, top2[:, 1:]).squeeze(1)
-        (g,) = torch.autograd.grad(m.sum(), xb, create_graph=True)
+        with torch.no_grad():
+            top2 = model(x[s:s + batch_size]).topk(2, dim=1).indices
+
+        def top_margin(z: Tensor, _t=top2) -> Tensor:
+            out = model(z)
+            return out.gather(1, _t[:, :1]).squeeze(1) - out.gather(1, _t[:, 1:]).squeeze(1)
+
+        xb, m, g = gradient_graph(top_margin, x[s:s + batch_size])
 
         def hv(v: Tensor, _g=g, _x=xb) -> Tensor:
-            (h,) = torch.autograd.grad(_g, _x, grad_outputs=v, retain_graph=True)
-            return h
+            return graph_hvp(_g, _x, v)
 
         def nrm(t: Tensor) -> Tensor:
             return t.reshape(t.shape[0], -1).norm(dim=1)

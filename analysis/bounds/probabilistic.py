@@ -31,6 +31,7 @@ from scipy.special import betainc
 from tqdm import tqdm
 
 from analysis import env
+from analysis.rmt import semicircle_cdf, wigner_matrix
 
 __all__ = [
     "bound_keep",
@@ -224,15 +225,6 @@ def monte_carlo(classify: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
 # --------------------------------------------------------------------------- Lemma 4.0.1
 
 
-def semicircle_cdf(x, sigma: float = 1.0):
-    """``F_sc(x; σ) = ½ + x√(4σ² - x²)/(4πσ²) + arcsin(x/2σ)/π`` (clipped to the support)."""
-    if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
-    x = np.clip(np.asarray(x, dtype=np.float64), -2 * sigma, 2 * sigma)
-    return (0.5 + x * np.sqrt(np.maximum(4 * sigma**2 - x**2, 0.0)) / (4 * np.pi * sigma**2)
-            + np.arcsin(x / (2 * sigma)) / np.pi)
-
-
 def beta_document(kappa, sigma: float = 1.0):
     """The document's ``β = F_sc(κ; σ)²`` (Lemma 4.0.1; it claims ``P ≥ 1 - β``)."""
     return semicircle_cdf(kappa, sigma) ** 2
@@ -242,11 +234,6 @@ def beta_corrected(kappa, sigma: float = 1.0):
     """``β = 1 - (1 - F_sc(κ; σ))²``: the complement of the document's own two-eigenvalue
     heuristic ``P(λ₁ ≥ κ, λ₂ ≥ κ) ≈ (1 - F_sc)²`` (erratum E8)."""
     return 1.0 - (1.0 - semicircle_cdf(kappa, sigma)) ** 2
-
-
-def _wigner(n: int, gen: np.random.Generator) -> np.ndarray:
-    a = gen.standard_normal((n, n))
-    return (a + a.T) / math.sqrt(2.0 * n)
 
 
 def two_eigenvalue_mc(kappa, n: int, draws: int, *, n_matrices: int = 4, seed: int = 0
@@ -267,7 +254,7 @@ def two_eigenvalue_mc(kappa, n: int, draws: int, *, n_matrices: int = 4, seed: i
     hits = np.zeros_like(kappa)
     total = 0
     for _ in range(n_matrices):
-        ev = np.linalg.eigvalsh(_wigner(n, gen))
+        ev = np.linalg.eigvalsh(wigner_matrix(n, rng=gen))
         i = gen.integers(0, n, per)
         j = (i + gen.integers(1, n, per)) % n  # j != i
         lo = np.minimum(ev[i], ev[j])
@@ -287,7 +274,7 @@ def random_plane_mc(kappa, n: int, draws: int, *, seed: int = 0, chunk: int = 50
     """
     gen = np.random.default_rng(seed)
     kappa = np.atleast_1d(np.asarray(kappa, dtype=np.float64))
-    H = _wigner(n, gen)
+    H = wigner_matrix(n, rng=gen)
     lo_all = []
     done = 0
     while done < draws:

@@ -216,3 +216,35 @@ def plot_interpolation(profile: Mapping[str, np.ndarray], ax=None, title: str = 
     if title:
         ax.set_title(title)
     return fig
+
+
+def plot_panels(draw, panels: Sequence[Mapping], ncols: int = 4, size: tuple[float, float] = (4.0, 3.4),
+                suptitle: str = "", sharey: bool = False) -> Figure:
+    """Several panels of one kind in one figure: ``draw(ax=ax, **panel)`` for each panel.
+
+    Args:
+        draw: a ``plot_*`` function of this module that takes ``ax`` (e.g.
+            :func:`plot_class_frequencies`).
+        panels: keyword arguments of each panel; an empty mapping leaves its axes blank.
+        ncols: panels per row. size: (width, height) of one panel in inches.
+        suptitle: title of the whole figure.
+    """
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(panels))
+    cols = min(ncols, n)
+    rows = -(-n // cols)
+    fig, axs = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False,
+                            sharey=sharey)
+    for ax, kw in zip(axs.flat, panels):
+        if kw:
+            draw(ax=ax, **kw)
+        else:
+            ax.axis("off")
+    for ax in list(axs.flat)[len(panels):]:
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -15,7 +15,8 @@ from analysis.bounds import fisher as fb
 from analysis.plots import PALETTE, _np, axes
 
 __all__ = ["plot_simplex", "plot_regions", "plot_jacobian_map", "plot_ellipses", "plot_cdfs",
-           "plot_fig1", "plot_per_class"]
+           "plot_fig1", "plot_per_class", "plot_regions_row", "plot_jacobian_row",
+           "plot_toy_radii", "plot_certificates"]
 
 _TRI = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, math.sqrt(3) / 2]])
 
@@ -183,9 +184,10 @@ def plot_cdfs(values: Mapping[str, Sequence[float]], xlabel: str, title: str = "
     return fig
 
 
-def plot_fig1(histories: Mapping[str, Sequence[dict]], reg_name: str) -> Figure:
+def plot_fig1(histories: Mapping[str, Sequence[dict]], reg_name: str,
+              xlabel: str = "epoch") -> Figure:
     """Fig. 1 of the document: (a) vanilla CE, (b) regularised loss (eq. 16), (c) regularised
-    CE, (d) mean α, per epoch."""
+    CE, (d) mean α, per epoch (``xlabel`` names the unit of the history's ``epoch``)."""
     import matplotlib.pyplot as plt
 
     fig, axs = plt.subplots(1, 4, figsize=(14, 3.2))
@@ -202,7 +204,75 @@ def plot_fig1(histories: Mapping[str, Sequence[dict]], reg_name: str) -> Figure:
     axs[3].plot(ep_r, [r["alpha"] for r in reg], "o-", color=PALETTE[1])
     axs[3].set(title="(d) regularised: α (eq. 15)", yscale="log")
     for a in axs:
-        a.set_xlabel("epoch")
+        a.set_xlabel(xlabel)
+    fig.tight_layout()
+    return fig
+
+
+def _row(n: int, width: float = 5.2, height: float = 4.0):
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, axs[0]
+
+
+def plot_regions_row(models: Mapping[str, object], x, y, x_test, y_test) -> Figure:
+    """T1 for several 2-D models side by side; each title gives the test accuracy."""
+    fig, axs = _row(len(models))
+    xt = torch.as_tensor(_np(x_test))
+    yt = torch.as_tensor(_np(y_test))
+    for ax, (name, model) in zip(axs, models.items()):
+        dt = next(model.parameters()).dtype
+        with torch.no_grad():
+            acc = float((model(xt.to(dt)).argmax(1) == yt).double().mean())
+        plot_regions(model, x, y, title=f"{name}: test accuracy {acc:.3f}", ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_jacobian_row(models: Mapping[str, object], x, eps: float) -> Figure:
+    """T2 for several 2-D models side by side (eq. 14 at radius ``eps``)."""
+    fig, axs = _row(len(models))
+    for ax, (name, model) in zip(axs, models.items()):
+        plot_jacobian_map(model, x, eps, ax=ax, title=f"{name}: ‖J_μ‖₂, hatched: eq. 14 holds")
+    fig.tight_layout()
+    return fig
+
+
+def plot_toy_radii(radii: Mapping[str, Mapping[str, object]], names: Sequence[str],
+                   eps_grid: Sequence[float], curves: Mapping[str, Sequence[float]]) -> Figure:
+    """T5: CDFs of the radii for the models ``names``, then robust accuracy against ε (L2)."""
+    from analysis.plots import plot_curves
+
+    fig, axs = _row(len(names) + 1, width=4.6, height=3.8)
+    for ax, name in zip(axs, names):
+        r = radii[name]
+        plot_cdfs({"r* (ray search)": r["r_star"], "r_loc (grid)": r["r_loc"],
+                   "r_margin": r["r_margin"], "r_glob": r["r_glob"], "r_doc": r["r_doc"]},
+                  xlabel="radius (L2, standardised units)", title=name, ax=ax)
+    plot_curves(eps_grid, dict(curves), xlabel="ε (L2, standardised units)",
+                ylabel="robust accuracy (ray search)", ax=axs[-1],
+                title="robust accuracy vs ε")
+    fig.tight_layout()
+    return fig
+
+
+def plot_certificates(radii: Mapping[str, Mapping[str, object]]) -> Figure:
+    """Radii (r_doc, r_margin, r_glob) against the verified attack distance, one panel per model.
+
+    Args:
+        radii: model -> dict with ``r_adv``, ``r_doc``, ``r_margin``, ``r_glob`` at the attacked
+            points (L2, pixels in [0, 1]).
+    """
+    from analysis.plots import plot_bound_vs_attack
+
+    fig, axs = _row(len(radii), width=5.6)
+    for ax, (name, r) in zip(axs, radii.items()):
+        for key, label in (("r_doc", "r_doc (document)"), ("r_margin", "r_margin"),
+                           ("r_glob", "r_glob (ours)")):
+            plot_bound_vs_attack(r[key], r["r_adv"], label=label, ax=ax,
+                                 xlabel="attack distance r_adv (L2)", ylabel="radius (L2)")
+        ax.set_title(f"{name}: radii vs attack distance")
     fig.tight_layout()
     return fig
 

@@ -80,3 +80,95 @@ def plot_tightness(ratios: Mapping[str, Sequence[float]], title: str = "", ax=No
         ax.set_title(title)
     ax.legend(fontsize=7)
     return fig
+
+
+def plot_box_and_tightness(deviations: Mapping[str, Sequence[float]],
+                           ratios: Mapping[str, Sequence[float]], *, ylabel: str,
+                           box_title: str, ratio_title: str) -> Figure:
+    """Two panels: boxplots of deviations (left) and attack ÷ bound histograms (right)."""
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.6))
+    plot_box(deviations, ylabel, ax=axs[0], title=box_title)
+    plot_tightness(ratios, title=ratio_title, ax=axs[1])
+    fig.tight_layout()
+    return fig
+
+
+def plot_bound_grids(grids: Mapping[str, tuple[Mapping[str, Sequence[float]], Sequence[float]]]
+                     ) -> Figure:
+    """One row of bound-vs-attack panels (one per variant) per network or data set:
+    ``grids[title] = (bounds per variant, smallest verified attack distance)``."""
+    n_rows = len(grids)
+    n_cols = max(len(b) for b, _ in grids.values())
+    fig, axs = plt.subplots(n_rows, n_cols, figsize=(4.0 * n_cols, 3.4 * n_rows), squeeze=False)
+    for row, (title, (bounds, dist)) in zip(axs, grids.items(), strict=True):
+        d = _np(dist).astype(float)
+        for ax, (variant, b) in zip(row, bounds.items(), strict=False):
+            bb = _np(b).astype(float)
+            if not np.any(np.isfinite(d) & (d > 0) & np.isfinite(bb) & (bb > 0)):
+                ax.text(0.5, 0.5, "no finite attack distance", ha="center", transform=ax.transAxes)
+            else:
+                plot_bound_vs_attack(b, dist, label=variant, ax=ax,
+                                     xlabel="smallest attack distance (L2)",
+                                     ylabel="lower bound (L2)")
+            ax.set_title(f"{title}: {variant}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_regulariser(rows: Mapping[str, Sequence[Mapping[str, float]]]) -> Figure:
+    """Fig 4.3: accuracy and FGS/FGV error rate against ℓ (log axis, ℓ = 0 drawn at 1e-3),
+    one panel per data set."""
+    from analysis.plots import plot_curves
+
+    fig, axs = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 3.4), squeeze=False)
+    for ax, (name, rs) in zip(axs[0], rows.items(), strict=True):
+        ells = [max(r["ℓ"], 1e-3) for r in rs]
+        plot_curves(ells, {"accuracy": [r["accuracy"] for r in rs],
+                           "FGS/FGV error rate": [r["error either"] for r in rs]},
+                    "ℓ (0 drawn at 1e-3)", "fraction of test set", ax=ax, logx=True,
+                    title=f"{name}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_tightness_panels(ratios: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """One :func:`plot_tightness` panel per network: ``ratios[network][variant]``."""
+    fig, axs = plt.subplots(1, len(ratios), figsize=(5 * len(ratios), 3.6), squeeze=False)
+    for ax, (title, r) in zip(axs[0], ratios.items(), strict=True):
+        plot_tightness(r, title=title, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusions(mats: Mapping[str, tuple[np.ndarray, Sequence[str]]]) -> Figure:
+    """Fig 5.10: one [original, adversarial] heat map per network."""
+    fig, axs = plt.subplots(1, len(mats), figsize=(5.4 * len(mats), 4.4), squeeze=False)
+    for ax, (title, (m, classes)) in zip(axs[0], mats.items(), strict=True):
+        plot_confusion(m, classes, ax=ax, title=title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fgs_examples(clean, adversarial, clean_titles: Sequence[str],
+                      adv_titles: Sequence[str]) -> Figure:
+    """Figs 5.8-5.9: clean images (top row) and their FGS perturbations (bottom, clipped to
+    [0, 1] for display)."""
+    import torch
+
+    from analysis.plots import plot_images
+
+    imgs = torch.cat([clean, adversarial.clamp(0, 1)])
+    return plot_images(imgs, [*clean_titles, *adv_titles], ncols=len(clean_titles))
+
+
+def plot_gains(n_kernels, kernel_gain, layers, gains: Mapping[str, Sequence[float]]) -> Figure:
+    """Figs 5.12-5.13: κ₁'/κ₁ against the number of scaled kernels (left) and depth (right)."""
+    from analysis.plots import plot_curves
+
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.6))
+    plot_curves(n_kernels, {"(1 − 0.1)^(−n)": kernel_gain}, "number of kernels scaled by 0.9",
+                "κ₁' ÷ κ₁", ax=axs[0], title="Fig 5.12")
+    plot_curves(layers, gains, "number of layers L", "κ₁' ÷ κ₁", ax=axs[1], logy=True,
+                title="Fig 5.13")
+    fig.tight_layout()
+    return fig

@@ -262,3 +262,71 @@ def plot_distance_survival(distances: Mapping[str, Sequence[float]], ax=None,
         ax.set_title(title)
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_class_balance_sets(sets: Mapping[str, object]) -> Figure:
+    """Class counts of the training and test split of each data set, one panel per set.
+
+    Args:
+        sets: ``{label: Dataset}`` (``y_train``, ``y_test``, ``num_classes``).
+    """
+    fig, axs = plt.subplots(1, len(sets), figsize=(4.6 * len(sets), 3.4), squeeze=False)
+    for a, (label, d) in zip(axs.flat, sets.items(), strict=True):
+        plot_class_balance({"train": (d.y_train, d.num_classes),
+                            "test": (d.y_test, d.num_classes)}, ax=a, title=label)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                         ylabel: str = "test accuracy", title: str | None = None) -> Figure:
+    """Test accuracy after each epoch, one curve per model.
+
+    Args:
+        curves: ``{model: (epochs, accuracies)}``.
+        ylabel: y-axis label (say which test set). title: axes title.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for i, (name, (ep, acc)) in enumerate(curves.items()):
+        ax.plot(ep, acc, "o-", ms=3, color=PALETTE[i % len(PALETTE)], label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_min_norm_vs_pgd(distances: Mapping[str, Sequence[float]], eps: Sequence[float],
+                         pgd_accuracy: Mapping[str, Sequence[float]],
+                         title: str | None = None) -> Figure:
+    """Accuracy under the minimal-norm search against the L2 radius (lines, from per-sample
+    distances) with PGD-L2's accuracy at fixed radii on the same images (circles).
+
+    Args:
+        distances: ``{model: minimal distances (N,)}``. eps: the PGD radii (pixels).
+        pgd_accuracy: ``{model: accuracies (len(eps),)}``, same keys. title: axes title.
+    """
+    fig = plot_distance_survival(distances, title=title)
+    ax = fig.axes[0]
+    for i, (name, acc) in enumerate(pgd_accuracy.items()):
+        ax.plot(list(eps), _np(acc), "o", ms=5, mfc="none", color=PALETTE[i % len(PALETTE)],
+                label=f"{name}: PGD-L2")
+    ax.legend(fontsize=7, ncols=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_linear_check(exact, found: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """:func:`plot_ratio_to_exact` for each box setting, side by side.
+
+    Args:
+        exact: closed-form minimal distances ``(N,)``. found: ``{box label: {attack: (N,)}}``.
+    """
+    fig, axs = plt.subplots(1, len(found), figsize=(6 * len(found), 4), squeeze=False)
+    for a, (box, res) in zip(axs.flat, found.items(), strict=True):
+        plot_ratio_to_exact(exact, res, ax=a, xlabel="closed-form minimum d* (L2, pixels)",
+                            title=f"linear MNIST model, attack box = {box}")
+    fig.tight_layout()
+    return fig

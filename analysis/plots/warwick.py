@@ -22,6 +22,7 @@ __all__ = [
     "plot_spectral_densities",
     "plot_adversarial_accuracy",
     "plot_slices",
+    "plot_bound_vs_attack_panels",
 ]
 
 
@@ -215,4 +216,18 @@ def plot_slices(slices: Mapping[str, np.ndarray], radius: float, num_classes: in
                 ax.set_title((titles or {}).get(lab, lab), fontsize=9)
     fig.colorbar(im, ax=axs.ravel().tolist(), ticks=range(num_classes), shrink=0.8,
                  label="predicted class")
+    return fig
+
+
+def plot_bound_vs_attack_panels(bounds: Mapping[str, Sequence[float]],
+                                distances: Mapping[str, Sequence[float]]) -> Figure:
+    """Thm 3.0.1 on the networks: one log-log panel per model, the decrease-branch lower bound
+    (minimum over classes, L2) against the distance an attack found (L2), with ``y = x``."""
+    from analysis.plots import plot_bound_vs_attack
+
+    fig, axs = plt.subplots(1, len(bounds), figsize=(4.6 * len(bounds), 4), squeeze=False)
+    for ax, name in zip(axs[0], bounds):
+        plot_bound_vs_attack(bounds[name], distances[name], label="decrease-branch bound",
+                             ax=ax, title=f"{name}: min over k of h(‖J_k‖, ν₋,k, t_k)")
+    fig.tight_layout()
     return fig

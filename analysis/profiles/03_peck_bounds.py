@@ -3,19 +3,28 @@
 ``smoke`` runs in under 3 minutes on a 2-core CPU (the nbval reference); ``full`` is the book's
 run (under 20 minutes on the same machine). The thesis's sizes (100 random classifiers per
 configuration, 10 000 test images, 10k training iterations) are scaled down as stated here and
-in the chapter.
+in the chapter. ``paper`` holds the thesis's sizes (full MNIST, 10 000 test images, 100
+random classifiers/MLPs per row, ≈ 11 LeNet epochs) for a GPU; the tests never run it.
 """
 
 from analysis.config import Param, common_schema
 
 SCHEMA = {
     **common_schema(("embedded", "torchvision")),
+    "data_source": Param("embedded", "embedded", paper="torchvision", kind=str,
+                         choices=("embedded", "torchvision"),
+                         help="MNIST source: the 5 000-digit sample or full MNIST (thesis)"),
+    "n_seeds": Param(1, 3, paper=3, kind=int, low=1,
+                     help="training seeds of the claims that compare trained nets (LRN, Fig 4.3)"),
+    "timing_repeats": Param(5, 7, kind=int, low=2, help="timed repeats after one warm-up"),
+    "timing_images": Param(5, 10, kind=int, low=1,
+                           help="images the strong attacks are timed on (per repeat)"),
     # X1 / X2: random linear classifiers and random tanh MLPs
-    "x1_classifiers": Param(20, 100, kind=int, low=1, help="random linear classifiers per row"),
+    "x1_classifiers": Param(20, 100, paper=100, kind=int, low=1, help="random linear classifiers per row"),
     "x1_samples": Param(10, 10, kind=int, low=1, help="samples per linear classifier"),
     "x2_rows": Param([1, 4, 8], [1, 2, 3, 4, 5, 6, 7, 8], kind=list, low=1, high=8,
                      help="rows of Table 4.2 run"),
-    "x2_mlps": Param(4, 20, kind=int, low=1, help="random MLPs per row (thesis: 100; row 8: 10)"),
+    "x2_mlps": Param(4, 20, paper=100, kind=int, low=1, help="random MLPs per row (thesis: 100; row 8: 10)"),
     "x2_exact_mlps": Param(2, 4, kind=int, low=0,
                            help="MLPs of each 2-D row also searched exhaustively (ray search)"),
     # X3 / X4: trained tanh MLPs and the margin regulariser
@@ -27,19 +36,20 @@ SCHEMA = {
     "x4_radius": Param(0.5, 0.5, kind=float, positive=True,
                        help="L2 budget (standardised units) of the FGS/FGV error rate"),
     # X5 / X6: CNNs
-    "mnist_train": Param(2000, 4000, kind=int, low=100, help="MNIST training images"),
-    "n_eval": Param(200, 1000, kind=int, low=10, help="test images bounded and attacked by FGS"),
-    "lenet_epochs": Param(5, 10, kind=int, low=1,
-                          help="LeNet epochs (Adam 1e-3, batch 64): smoke 157, full 625 steps"),
+    "mnist_train": Param(2000, 4000, paper=60000, kind=int, low=100, help="MNIST training images"),
+    "n_eval": Param(200, 1000, paper=10000, kind=int, low=10, help="test images bounded and attacked by FGS"),
+    "lenet_epochs": Param(5, 10, paper=11, kind=int, low=1,
+                          help="LeNet epochs (Adam 1e-3, batch 64): smoke 157, full 625 steps; "
+                               "paper: Caffe's 10k iterations × 64 on 60k digits ≈ 11 epochs"),
     "lrn_variants": Param(["pool1"], ["pool1", "pool2", "both"], kind=list,
                           choices=("pool1", "pool2", "both"), help="LeNet-LRN variants"),
     "fgs_steps": Param(14, 25, kind=int, low=1, help="FGS bisection steps (ε ≤ 100/255)"),
-    "n_strong": Param(20, 150, kind=int, low=0, help="test images attacked by the strong attacks"),
+    "n_strong": Param(20, 150, paper=1000, kind=int, low=0, help="test images attacked by the strong attacks"),
     "strong_attacks": Param(["deepfool"], ["deepfool", "pgd_l2", "cw"], kind=list,
                             choices=("deepfool", "pgd_l2", "cw", "lbfgs", "fgv"),
                             help="strong minimum-norm attacks (analysis.attacks.min_norm)"),
     "nin_width": Param(8, 12, kind=int, low=1, help="NIN-lite width w"),
-    "nin_train": Param(2000, 8000, kind=int, low=100, high=60000,
+    "nin_train": Param(2000, 8000, paper=60000, kind=int, low=100, high=60000,
                        help="Fashion-MNIST training images of NIN-lite"),
     "nin_epochs": Param(4, 3, kind=int, low=1, help="NIN-lite epochs (Adam 3e-3, batch 32)"),
 }

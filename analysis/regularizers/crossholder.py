@@ -34,16 +34,18 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from analysis import env
+from analysis import autodiff, env
 
 __all__ = [
     "CrossHolder",
+    "CrossHolderObjective",
     "CrossLipschitz",
     "PGDTraining",
     "select_classes",
@@ -93,42 +95,9 @@ def select_classes(logits: Tensor, y: Tensor, classes: str | int = 1) -> Tensor:
     return masked.topk(k, dim=1).indices
 
 
-def estimate_top_direction(matvec: Callable[[Tensor], Tensor], v0: Tensor, iters: int,
-                           estimator: str = "power", step: float = 0.1) -> Tensor:
-    """Estimate of the top (largest |eigenvalue|) eigenvector of per-row symmetric operators.
-
-    Args:
-        matvec: maps ``(N, ...)`` to ``(N, ...)``, one Hessian per row (no graph needed).
-        v0: start vectors ``(N, ...)`` (e.g. standard normal).
-        iters: ``T``, the number of steps.
-        estimator: ``"power"`` (``v ← Hv/‖Hv‖``, 1 HVP per step) or ``"ascent"`` (Alg. 1:
-            ``v ← v + step·H(Hv)/‖Hv‖; v ← v/‖v‖``, 2 HVPs per step, ``v0`` used unnormalised).
-        step: ``o`` of Alg. 1 (ascent only).
-
-    Returns:
-        Unit vectors ``(N, ...)`` (detached).
-    """
-    if iters < 0:
-        raise ValueError(f"iters must be >= 0, got {iters}")
-    v = v0.detach()
-    if estimator == "power":
-        v = v / _norm(v).reshape(-1, *([1] * (v.dim() - 1)))
-        for _ in range(iters):
-            hv = matvec(v).detach()
-            n = _flat(hv).norm(dim=1)
-            ok = (n > 0).reshape(-1, *([1] * (v.dim() - 1)))
-            v = torch.where(ok, hv / n.clamp_min(1e-300).reshape(ok.shape), v)
-    elif estimator == "ascent":
-        for _ in range(iters):
-            hv = matvec(v).detach()
-            n = _flat(hv).norm(dim=1).clamp_min(1e-300).reshape(-1, *([1] * (v.dim() - 1)))
-            grad = matvec(hv).detach() / n  # ∇_v ‖Hv‖₂ = H(Hv)/‖Hv‖ (H symmetric)
-            v = v + step * grad
-            v = v / _flat(v).norm(dim=1).clamp_min(1e-300).reshape(n.shape)
-        v = v / _flat(v).norm(dim=1).clamp_min(1e-300).reshape(-1, *([1] * (v.dim() - 1)))
-    else:
-        raise ValueError(f"estimator must be 'power' or 'ascent', got {estimator!r}")
-    return v.detach()
+#: Top-eigenvector estimator (power iteration or Alg. 1's ascent); lives in
+#: :func:`analysis.autodiff.top_direction` (the bounds use it too), kept here under its old name.
+estimate_top_direction = autodiff.top_direction
 
 
 def margin_graph(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor,
@@ -144,19 +113,22 @@ def margin_graph(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor,
         ``create_graph=True``, so ``Hv = autograd.grad(g, X, v)``.
     """
     s = js.shape[1]
-    xr = x.detach().repeat_interleave(s, dim=0).requires_grad_(True)
     yr = y.repeat_interleave(s)
     jr = js.reshape(-1)
-    out = model(xr)
-    m = out.gather(1, yr[:, None]).squeeze(1) - out.gather(1, jr[:, None]).squeeze(1)
-    (g,) = torch.autograd.grad(m.sum(), xr, create_graph=True)
-    return xr, m, g
+
+    def cross_margin(z: Tensor) -> Tensor:
+        out = model(z)
+        return out.gather(1, yr[:, None]).squeeze(1) - out.gather(1, jr[:, None]).squeeze(1)
+
+    return autodiff.gradient_graph(cross_margin, x.detach().repeat_interleave(s, dim=0))
 
 
 def cross_margin_terms(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, js: Tensor, *,
                        lambda2: float = 0.0, iters: int = 10, estimator: str = "power",
                        step: float = 0.1, create_graph: bool = True,
-                       generator: torch.Generator | None = None) -> dict[str, Tensor]:
+                       generator: torch.Generator | None = None,
+                       graph: tuple[Tensor, Tensor, Tensor] | None = None,
+                       start: Tensor | None = None, tol: float = 0.0) -> dict[str, Tensor]:
     """Per (sample, class) terms of Eq. 5: gradient norm and ``‖H v̂‖`` of ``f_y − f_j``.
 
     Each ``x_i`` is replicated ``S`` times (one row per class in ``js``) so one backward pass
@@ -165,30 +137,94 @@ def cross_margin_terms(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, 
     Args:
         model: logits model. x: ``(B, ...)``. y: ``(B,)``. js: wrong classes ``(B, S)``.
         lambda2: weight of the Hessian term; ``0`` skips all HVPs (Cross-Lipschitz).
-        iters, estimator, step: the inner estimator (:func:`estimate_top_direction`).
+        iters, estimator, step: the inner estimator (:func:`analysis.autodiff.top_direction`).
         create_graph: keep the graph so the result can be differentiated in θ.
         generator: random start vectors of the estimator (default: torch's global RNG).
+        graph: ``(X, m, g)`` of :func:`margin_graph` when the caller built it already (e.g.
+            from the forward pass of the cross-entropy); default: built here.
+        start: start vectors ``(B·S, ...)`` (a warm start) instead of random ones; the random
+            ones are drawn all the same, so the random stream does not depend on it.
+        tol: power iteration stops a row once ``‖Hv‖`` has converged to ``tol`` (relative).
 
     Returns:
         dict with ``margin``, ``grad_norm`` and (if ``lambda2 > 0``) ``hess_norm`` = ``‖H v̂‖``,
-        each ``(B, S)``; ``v`` the directions ``(B·S, ...)``.
+        each ``(B, S)``; ``v`` the directions ``(B·S, ...)`` and ``hv`` = ``H v̂`` (detached).
     """
     b, s = js.shape
-    xr, m, g = margin_graph(model, x, y, js)
+    xr, m, g = margin_graph(model, x, y, js) if graph is None else graph
     res = {"margin": m.reshape(b, s), "grad_norm": _norm(g).reshape(b, s)}
     if lambda2 > 0:
         def matvec(v: Tensor) -> Tensor:
-            (hv,) = torch.autograd.grad(g, xr, grad_outputs=v, retain_graph=True)
-            return hv
+            return autodiff.graph_hvp(g, xr, v)
 
         v0 = torch.randn(xr.shape, generator=generator, dtype=xr.dtype).to(xr.device)
-        v = estimate_top_direction(matvec, v0, iters, estimator, step)
-        (hv,) = torch.autograd.grad(g, xr, grad_outputs=v, create_graph=create_graph)
+        v = autodiff.top_direction(matvec, v0 if start is None else start, iters, estimator,
+                                   step, tol)
+        hv = autodiff.graph_hvp(g, xr, v, create_graph=create_graph)
         res["hess_norm"] = _norm(hv).reshape(b, s)
-        res["v"] = v
+        res["v"], res["hv"] = v, hv.detach()
     if not create_graph:
         res = {k: t.detach() for k, t in res.items()}
     return res
+
+
+class _DirectionStore:
+    """Per (training example, class) unit directions kept between epochs (a warm start).
+
+    An example is recognised by a fingerprint of its pixels (the dot product with a fixed
+    pseudo-random vector, in float64), so the regulariser needs no example indices from the
+    training loop. Directions live on the device of the data; :meth:`state_dict` moves them to
+    the CPU (for the training checkpoint).
+    """
+
+    def __init__(self) -> None:
+        self.index: dict[tuple[float, int], int] = {}
+        self.dirs: Tensor | None = None
+        self._probe: Tensor | None = None
+
+    def keys(self, x: Tensor, js: Tensor) -> list[tuple[float, int]]:
+        flat = x.detach().reshape(x.shape[0], -1).double()
+        if self._probe is None or self._probe.numel() != flat.shape[1]:
+            gen = torch.Generator().manual_seed(12345)
+            self._probe = torch.rand(flat.shape[1], generator=gen, dtype=torch.float64)
+        fp = (flat * self._probe.to(flat.device)).sum(dim=1).cpu().tolist()
+        s = js.shape[1]
+        return [(fp[i // s], int(j)) for i, j in enumerate(js.reshape(-1).cpu().tolist())]
+
+    def get(self, keys: list[tuple[float, int]], like: Tensor) -> tuple[Tensor, Tensor]:
+        """Stored directions shaped like ``like`` and a bool mask of the rows that had one."""
+        rows = [self.index.get(k, -1) for k in keys]
+        have = torch.tensor([r >= 0 for r in rows], device=like.device)
+        out = torch.zeros_like(like)
+        if self.dirs is not None and bool(have.any()):
+            idx = torch.tensor([r for r in rows if r >= 0], device=self.dirs.device)
+            out[have] = self.dirs[idx].to(like.device, like.dtype).reshape(-1, *like.shape[1:])
+        return out, have
+
+    def put(self, keys: list[tuple[float, int]], v: Tensor) -> None:
+        flat = v.detach().reshape(v.shape[0], -1)
+        if self.dirs is None:
+            self.dirs = flat.new_zeros((0, flat.shape[1]))
+        self.dirs = self.dirs.to(flat.device, flat.dtype)
+        new = [k for k in dict.fromkeys(keys) if k not in self.index]
+        if new:
+            for k in new:
+                self.index[k] = len(self.index)
+            self.dirs = torch.cat([self.dirs, flat.new_zeros((len(new), flat.shape[1]))])
+        idx = torch.tensor([self.index[k] for k in keys], device=self.dirs.device)
+        self.dirs[idx] = flat.to(self.dirs.device, self.dirs.dtype)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        keys = sorted(self.index, key=self.index.get)
+        return {"fingerprints": torch.tensor([k[0] for k in keys], dtype=torch.float64),
+                "classes": torch.tensor([k[1] for k in keys], dtype=torch.int64),
+                "directions": (self.dirs.cpu() if self.dirs is not None
+                               else torch.zeros(0, 0))}
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        fps, cls = state["fingerprints"].tolist(), state["classes"].tolist()
+        self.index = {(f, c): i for i, (f, c) in enumerate(zip(fps, cls))}
+        self.dirs = state["directions"].clone() if fps else None
 
 
 def _hein_cl(model: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -210,46 +246,85 @@ class CrossHolder:
         lambda1: weight ``λ1`` of the whole term.
         lambda2: weight ``λ2`` of the Hessian operator norm (``R/2`` of Theorem 2; 0 = CL).
         classes: ``S_i``: ``"all"`` (faithful) or ``k`` runner-up classes (default 1).
-        iters: ``T`` estimator steps.
+        iters: ``T`` estimator steps (from a random start).
         estimator: ``"power"`` (default) or ``"ascent"`` (literal Alg. 1, erratum E10).
         step: ``o`` of Alg. 1.
+        warm_start: keep each training example's direction across epochs (power only): an
+            example seen before starts from its stored direction and runs ``warm_iters`` power
+            steps instead of ``iters``; the product ``H v̂`` of the penalty is one more power
+            step, stored for the next visit. Same objective (Danskin with a stop-gradient
+            ``v̂``), fewer Hessian-vector products. Use one instance per training run (the
+            directions belong to it; :meth:`state_dict` goes into the training checkpoint).
+        warm_iters: power steps of a warm-started example.
+        tol: a row's power iteration stops once ``‖Hv‖`` changes by less than ``tol``
+            (relative; 0 = always run the steps).
 
     Calling it as ``reg(model, x, y, logits)`` returns ``(value, stats)`` where ``value`` is the
     batch mean over samples of ``λ1 Σ_j (…)`` and ``stats`` holds the mean gradient norm ``G`` and
-    Hessian-norm estimate ``K`` of the regularised cross-margins.
+    Hessian-norm estimate ``K`` of the regularised cross-margins. :class:`CrossHolderObjective`
+    wraps it as a training objective that shares the cross-entropy's forward pass.
     """
 
     name = "cross_holder"
 
     def __init__(self, lambda1: float, lambda2: float = 0.5, classes: str | int = 1,
-                 iters: int = 10, estimator: str = "power", step: float = 0.1):
+                 iters: int = 10, estimator: str = "power", step: float = 0.1, *,
+                 warm_start: bool = False, warm_iters: int = 1, tol: float = 0.0):
         if lambda1 < 0 or lambda2 < 0:
             raise ValueError(f"lambda1 and lambda2 must be >= 0, got {lambda1}, {lambda2}")
         if estimator not in ("power", "ascent"):
             raise ValueError(f"estimator must be 'power' or 'ascent', got {estimator!r}")
         if not (classes == "all" or (isinstance(classes, int) and classes >= 1)):
             raise ValueError(f"classes must be 'all' or a positive int, got {classes!r}")
-        if iters < 0:
-            raise ValueError(f"iters must be >= 0, got {iters}")
+        if iters < 0 or warm_iters < 0 or tol < 0:
+            raise ValueError(f"iters, warm_iters and tol must be >= 0, got {iters}, "
+                             f"{warm_iters}, {tol}")
+        if warm_start and estimator != "power":
+            raise ValueError("warm_start needs the power estimator")
         self.lambda1, self.lambda2 = float(lambda1), float(lambda2)
         self.classes, self.iters, self.estimator, self.step = classes, int(iters), estimator, step
+        self.warm_start, self.warm_iters, self.tol = bool(warm_start), int(warm_iters), float(tol)
         self.params = {"lambda1": self.lambda1, "lambda2": self.lambda2, "classes": classes,
                        "iters": self.iters, "estimator": estimator, "step": float(step)}
+        if self.warm_start or self.tol:
+            self.params.update(warm_start=self.warm_start, warm_iters=self.warm_iters,
+                               tol=self.tol)
+        self._store = _DirectionStore()
 
     def terms(self, model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor,
-              logits: Tensor | None = None, create_graph: bool = True) -> dict[str, Tensor]:
-        """The per (sample, class) terms (see :func:`cross_margin_terms`)."""
-        if logits is None:
-            with torch.no_grad():
-                logits = model(x)
-        js = select_classes(logits, y, self.classes)
-        return cross_margin_terms(model, x, y, js, lambda2=self.lambda2, iters=self.iters,
-                                  estimator=self.estimator, step=self.step,
-                                  create_graph=create_graph)
+              logits: Tensor | None = None, create_graph: bool = True,
+              graph: tuple[Tensor, Tensor, Tensor] | None = None,
+              js: Tensor | None = None) -> dict[str, Tensor]:
+        """The per (sample, class) terms (see :func:`cross_margin_terms`).
+
+        ``graph`` and ``js`` let a caller that ran the forward pass already (with ``x`` as a
+        leaf) pass the margin graph and the classes; otherwise they are computed here.
+        """
+        if js is None:
+            if logits is None:
+                with torch.no_grad():
+                    logits = model(x)
+            js = select_classes(logits, y, self.classes)
+        if graph is None:
+            graph = margin_graph(model, x, y, js)
+        kw = {"lambda2": self.lambda2, "estimator": self.estimator, "step": self.step,
+              "create_graph": create_graph, "graph": graph, "tol": self.tol}
+        if not (self.warm_start and self.lambda2 > 0):
+            return cross_margin_terms(model, x, y, js, iters=self.iters, **kw)
+        keys = self._store.keys(x, js)
+        start, have = self._store.get(keys, graph[0])
+        v0 = torch.randn(graph[0].shape, dtype=graph[0].dtype).to(graph[0].device)
+        start = torch.where(have.reshape(-1, *([1] * (start.dim() - 1))), start, v0)
+        iters = self.warm_iters if bool(have.all()) else self.iters
+        t = cross_margin_terms(model, x, y, js, iters=iters, start=start, **kw)
+        self._store.put(keys, t["hv"] / _norm(t["hv"]).reshape(-1, *([1] * (start.dim() - 1))))
+        return t
 
     def __call__(self, model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor,
                  logits: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
-        t = self.terms(model, x, y, logits)
+        return self._value(self.terms(model, x, y, logits))
+
+    def _value(self, t: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         per = t["grad_norm"]
         stats = {"G": float(t["grad_norm"].detach().mean())}
         if "hess_norm" in t:
@@ -257,8 +332,60 @@ class CrossHolder:
             stats["K"] = float(t["hess_norm"].detach().mean())
         return self.lambda1 * per.sum(dim=1).mean(), stats
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """The warm-start directions (empty without ``warm_start``), for the checkpoint."""
+        return self._store.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        """Restore the directions saved by :meth:`state_dict` (a resumed training run)."""
+        self._store.load_state_dict(state)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params})"
+
+
+class CrossHolderObjective:
+    """Cross-entropy plus :class:`CrossHolder` as one ``train.fit`` objective, one forward pass.
+
+    With one regularised class per example (``classes=1``) the cross-margins are taken from the
+    logits of the cross-entropy's own forward pass (the input is a leaf that requires grad), so
+    the regulariser does not repeat it; with several classes the replicated forward is needed and
+    the regulariser builds it.
+
+    Args:
+        reg: the regulariser (its warm-start state is this objective's state).
+    """
+
+    name = "cross_holder_objective"
+    objective = True
+
+    def __init__(self, reg: CrossHolder):
+        self.reg = reg
+        self.params = dict(reg.params)
+
+    def __call__(self, model: Callable[[Tensor], Tensor], x: Tensor,
+                 y: Tensor) -> tuple[Tensor, dict[str, Any]]:
+        if self.reg.classes == 1:
+            xl = x.detach().requires_grad_(True)
+            logits = model(xl)
+            js = select_classes(logits, y, 1)
+            m = logits.gather(1, y[:, None]).squeeze(1) - logits.gather(1, js).squeeze(1)
+            (g,) = torch.autograd.grad(m.sum(), xl, create_graph=True)
+            t = self.reg.terms(model, x, y, graph=(xl, m, g), js=js)
+        else:
+            logits = model(x)
+            t = self.reg.terms(model, x, y, logits)
+        ce = F.cross_entropy(logits, y)
+        reg, stats = self.reg._value(t)
+        return ce + reg, {"ce": ce.detach(), "reg": reg.detach(), **stats}
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The regulariser's warm-start state."""
+        return self.reg.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        """Restore the regulariser's warm-start state."""
+        self.reg.load_state_dict(state)
 
 
 class CrossLipschitz(CrossHolder):
@@ -302,6 +429,7 @@ class PGDTraining:
     """
 
     name = "pgd_training"
+    objective = True
 
     def __init__(self, eps: float, steps: int = 7, box: tuple[float, float] | None = (0.0, 1.0)):
         if eps <= 0 or steps < 1:
@@ -311,28 +439,18 @@ class PGDTraining:
                        "box": None if box is None else [float(box[0]), float(box[1])]}
 
     def attack(self, model: torch.nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """The L2-PGD adversarial batch (detached)."""
-        was = model.training
-        model.eval()
-        shape = (-1, *([1] * (x.dim() - 1)))
-        d = x[0].numel()
-        g = torch.randn_like(x)
-        r = torch.rand(x.shape[0], device=x.device, dtype=x.dtype) ** (1.0 / d)
-        delta = g / _flat(g).norm(dim=1).clamp_min(1e-30).reshape(shape) * (r * self.eps
-                                                                             ).reshape(shape)
-        step = 2.5 * self.eps / self.steps
-        for _ in range(self.steps):
-            xa = self._clip(x + delta).requires_grad_(True)
-            (gr,) = torch.autograd.grad(F.cross_entropy(model(xa), y), xa)
-            delta = (xa.detach() - x) + step * gr / _flat(gr).norm(dim=1).clamp_min(
-                1e-30).reshape(shape)
-            n = _flat(delta).norm(dim=1).reshape(shape)
-            delta = delta * torch.clamp(self.eps / n.clamp_min(1e-30), max=1.0)
-        model.train(was)
-        return self._clip(x + delta).detach()
+        """The L2-PGD adversarial batch (detached), by :func:`analysis.attacks.pgd`.
 
-    def _clip(self, x: Tensor) -> Tensor:
-        return x if self.box is None else x.clamp(self.box[0], self.box[1])
+        The final iterate of every example (``keep="last"``, misclassified ones too); the seed
+        of the random start is drawn from torch's global stream, so a seeded training run is
+        reproducible and batches get different starts.
+        """
+        from analysis import attacks
+
+        seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        res = attacks.pgd(model, x, y, self.eps, "l2", steps=self.steps, restarts=1,
+                          keep="last", attack_all=True, seed=seed, box=self.box)
+        return res.x_adv.detach()
 
     def __call__(self, model: torch.nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict]:
         xa = self.attack(model, x, y)
@@ -382,7 +500,7 @@ def robust_curves(model: torch.nn.Module, x: Tensor, y: Tensor, eps_list: Sequen
         eps_list: L2 radii (input units), sorted ascending here.
         steps, restarts: PGD iterations and random restarts (step ``2.5ε/steps``).
         box: input bounds. seed: PGD seed. batch_size: chunk size.
-        progress: tqdm bar over (loss, ε).
+        progress: tqdm bar over the two losses (each is :func:`analysis.attacks.robust_outcomes`).
 
     Returns:
         :class:`RobustCurves`.
@@ -394,23 +512,15 @@ def robust_curves(model: torch.nn.Module, x: Tensor, y: Tensor, eps_list: Sequen
         raise ValueError("eps_list must be non-empty and non-negative")
     with torch.no_grad():
         correct = attacks.predict(model, x) == y
-    masks = {}
-    it = [(loss, i) for loss in ("ce", "cw") for i in range(len(eps))]
+    losses = ("ce", "cw")
     if env.progress_enabled(progress):
         from tqdm import tqdm
 
-        it = tqdm(it, desc="PGD curves", leave=False)
-    alive = {"ce": correct.clone(), "cw": correct.clone()}
-    for loss in ("ce", "cw"):
-        masks[loss] = np.zeros((len(eps), len(y)), dtype=bool)
-    for loss, i in it:
-        rows = alive[loss].nonzero().squeeze(1)
-        if eps[i] > 0 and rows.numel():
-            r = attacks.pgd(model, x[rows], y[rows], float(eps[i]), "l2", steps=steps,
-                            restarts=restarts, loss=loss, seed=seed + i, box=box,
-                            batch_size=batch_size)
-            alive[loss][rows[r.success]] = False
-        masks[loss][i] = alive[loss].cpu().numpy()
+        losses = tqdm(losses, desc="PGD curves", leave=False)
+    masks = {loss: attacks.robust_outcomes(model, x, y, eps, "l2", steps=steps,
+                                           restarts=restarts, loss=loss, seed=seed, box=box,
+                                           batch_size=batch_size)
+             for loss in losses}
     ce, cw = masks["ce"].mean(axis=1), masks["cw"].mean(axis=1)
     both = (masks["ce"] & masks["cw"]).mean(axis=1)
     return RobustCurves(eps=eps, ce=ce, cw=cw, min_of_two=np.minimum(ce, cw), per_example=both,
@@ -419,40 +529,51 @@ def robust_curves(model: torch.nn.Module, x: Tensor, y: Tensor, eps_list: Sequen
 
 
 def time_steps(model: torch.nn.Module, x: Tensor, y: Tensor,
-               methods: Mapping[str, Callable | None], repeats: int = 3) -> dict[str, float]:
-    """Median seconds of one training step (forward, loss, backward) per method, interleaved.
+               methods: Mapping[str, Callable | None], repeats: int = 3, *,
+               warmup: int = 0, raw: bool = False) -> dict[str, float] | dict[str, list[float]]:
+    """Seconds of one training step (forward, loss, backward) per method, interleaved.
 
     Args:
-        model: the network (its ``.grad`` fields are overwritten).
+        model: the network (its ``.grad`` fields are overwritten; no optimiser step is taken).
         x, y: one batch.
         methods: name → ``None`` (plain cross-entropy), a regulariser ``reg(model, x, y, logits)``
-            added to the cross-entropy, or an objective with attribute ``name ==
-            "pgd_training"`` called as ``obj(model, x, y)``.
-        repeats: rounds; the methods are timed round-robin within each round so that machine
-            load affects them alike.
+            added to the cross-entropy, or an objective (attribute ``objective = True``, e.g.
+            :class:`PGDTraining`, :class:`CrossHolderObjective`) called as ``obj(model, x, y)``.
+        repeats: timed rounds; the methods are timed round-robin within each round so that
+            machine load affects them alike.
+        warmup: untimed rounds first (they also fill a warm-started regulariser's directions,
+            as a previous epoch would).
+        raw: return every round's time instead of the median.
 
     Returns:
-        name → median seconds per step.
+        name → median seconds per step (``raw``: name → list of ``repeats`` seconds, round by
+        round, so per-round ratios are paired).
     """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
     times: dict[str, list[float]] = {k: [] for k in methods}
     model.train()
-    for _ in range(repeats):
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)  # time the GPU's work
+    for r in range(warmup + repeats):
         for name, m in methods.items():
+            sync()
             t0 = time.perf_counter()
-            if m is not None and getattr(m, "name", "") == "pgd_training":
+            if m is not None and getattr(m, "objective", False):
                 loss, _ = m(model, x, y)
             else:
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
                 if m is not None:
-                    r = m(model, x, y, logits)
-                    loss = loss + (r[0] if isinstance(r, tuple) else r)
+                    out = m(model, x, y, logits)
+                    loss = loss + (out[0] if isinstance(out, tuple) else out)
             model.zero_grad(set_to_none=True)
             loss.backward()
-            times[name].append(time.perf_counter() - t0)
+            sync()
+            if r >= warmup:
+                times[name].append(time.perf_counter() - t0)
     model.zero_grad(set_to_none=True)
+    if raw:
+        return times
     return {k: float(np.median(v)) for k, v in times.items()}
 
 

@@ -26,14 +26,16 @@ silent): above ``a0`` the exponential is continued by its tangent, ``e^{a0}(1 + 
 from __future__ import annotations
 
 import math
+import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from analysis.bounds.fisher import delta_center, delta_max, rho_from_logits, stereo_logits
 
-__all__ = ["FisherJacobian", "eta_schedule", "guarded_exp", "fisher_alpha", "per_example", "step_seconds",
+__all__ = ["FisherJacobian", "eta_schedule", "guarded_exp", "fisher_alpha", "per_example", "step_seconds", "step_times",
            "train_full_batch", "split_with_validation", "pct_of_correct"]
 
 ESTIMATORS = ("exact", "rp", "subbatch", "exact_svd")
@@ -322,43 +324,67 @@ def pct_of_correct(robust_acc: float, correct: Tensor) -> float:
 
 def step_seconds(build, x: Tensor, y: Tensor, regularizers: dict, *, batch_size: int = 32,
                  batches: int = 3, repeats: int = 3, lr: float = 0.01) -> dict[str, float]:
-    """Median wall time of one SGD step (forward, regulariser, backward, update) per method.
-
-    Methods are interleaved ``repeats`` times (each time ``batches`` steps on a fresh model
-    from ``build()``), so a changing machine load affects them alike.
+    """Median over repeats of :func:`step_times` (seconds per SGD step, per method).
 
     Args:
         build: zero-argument model constructor.
-        x, y: training data (at least ``batch_size * batches`` samples).
+        x, y: training data (at least ``batch_size * (batches + 1)`` samples).
         regularizers: name -> regulariser (``None`` = plain cross-entropy).
 
     Returns:
         name -> median seconds per step.
     """
-    import statistics
-    import time
+    times = step_times(build, x, y, regularizers, batch_size=batch_size, batches=batches,
+                       repeats=repeats, lr=lr)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
-    times: dict[str, list[float]] = {k: [] for k in regularizers}
-    for _ in range(repeats):
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def step_times(build, x: Tensor, y: Tensor, regularizers: dict, *,
+               batch_size: int, batches: int, repeats: int, lr: float = 0.01
+               ) -> dict:
+    """Per-repeat median wall time (seconds) of one SGD step (forward, regulariser, backward,
+    update) for each method; methods interleaved within each repeat, a fresh model each time,
+    the first step of each untimed (warm-up).
+
+    Args:
+        build: zero-argument model constructor (the model's device is used).
+        x, y: training data, at least ``batch_size * (batches + 1)`` samples.
+        regularizers: name -> regulariser (``None`` = plain cross-entropy).
+        batch_size, batches, repeats: timing design.
+
+    Returns:
+        name -> array ``(repeats,)`` of median seconds per step.
+    """
+    out = {k: np.empty(repeats) for k in regularizers}
+    for r in range(repeats):
         for name, reg in regularizers.items():
-            model = build()
-            model.train()
+            model = build().train()
+            dev = next(model.parameters()).device
             opt = torch.optim.SGD(model.parameters(), lr=lr)
-            for i in range(batches + 1):  # the first step warms up and is not timed
-                xb = x[i * batch_size:(i + 1) * batch_size]
-                yb = y[i * batch_size:(i + 1) * batch_size]
+            times = []
+            for i in range(batches + 1):
+                xb = x[i * batch_size:(i + 1) * batch_size].to(dev)
+                yb = y[i * batch_size:(i + 1) * batch_size].to(dev)
+                _sync(dev)
                 t0 = time.perf_counter()
                 logits = model(xb)
                 loss = F.cross_entropy(logits, yb)
                 if reg is not None:
-                    out = reg(model, xb, yb, logits)
-                    loss = loss + (out[0] if isinstance(out, tuple) else out)
+                    o = reg(model, xb, yb, logits)
+                    loss = loss + (o[0] if isinstance(o, tuple) else o)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                _sync(dev)
                 if i > 0:
-                    times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+                    times.append(time.perf_counter() - t0)
+            out[name][r] = float(np.median(times))
+    return out
 
 
 def train_full_batch(model_name: str, model_kwargs: dict, x: Tensor, y: Tensor, *, steps: int,

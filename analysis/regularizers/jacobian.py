@@ -17,7 +17,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["unit_projections", "jacobian_frobenius_sq", "JacobianRegularizer", "no_cudnn"]
+__all__ = ["unit_projections", "outer_projections", "jacobian_frobenius_sq", "JacobianRegularizer",
+           "no_cudnn"]
 
 
 def no_cudnn(x: Tensor):
@@ -40,6 +41,29 @@ def _leaf_forward(model: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor,
     if z.dim() != 2:
         raise ValueError(f"model must return (B, L) logits, got shape {tuple(z.shape)}")
     return xl, z
+
+
+def outer_projections(z: Tensor, n_proj: int, basis: bool, v: Tensor | None = None,
+                      generator: torch.Generator | None = None) -> tuple[Tensor, float]:
+    """The outer projections of the logits and their factor, shared by ‖J‖_F² and ‖H‖_F².
+
+    Args:
+        z: logits ``(B, L)``.
+        n_proj: random projections per example (ignored when ``basis``).
+        basis: use the ``L`` basis vectors ``e_c`` (exact sum, factor 1) instead of random ones.
+        v: explicit projections ``(B, n_proj, L)`` (unit rows) instead of random ones.
+        generator: torch generator for the random projections.
+
+    Returns:
+        ``(vs, factor)``: vectors ``(B, K, L)`` and the factor ``L/K`` (1 for the basis) that
+        makes ``factor·Σ_k ‖∇_x(v_k·z)‖²`` unbiased for ``‖J‖_F²`` (eq. 50).
+    """
+    B, L = z.shape
+    if basis:
+        return torch.eye(L, dtype=z.dtype, device=z.device).expand(B, L, L), 1.0
+    vs = v if v is not None else unit_projections(B, n_proj, L, generator=generator,
+                                                  dtype=z.dtype, device=z.device)
+    return vs, L / vs.shape[1]
 
 
 def jacobian_frobenius_sq(model: Callable[[Tensor], Tensor], x: Tensor, *, n_proj: int = 1,
@@ -67,14 +91,8 @@ def jacobian_frobenius_sq(model: Callable[[Tensor], Tensor], x: Tensor, *, n_pro
         raise ValueError(f"n_proj must be >= 1, got {n_proj}")
     with no_cudnn(x):
         xl, z = _leaf_forward(model, x)
-        B, L = z.shape
-        if mode == "exact":
-            vs = torch.eye(L, dtype=z.dtype, device=z.device).expand(B, L, L)
-            factor = 1.0
-        else:
-            vs = v if v is not None else unit_projections(B, n_proj, L, generator=generator,
-                                                          dtype=z.dtype, device=z.device)
-            factor = L / vs.shape[1]
+        B = z.shape[0]
+        vs, factor = outer_projections(z, n_proj, mode == "exact", v, generator)
         total = torch.zeros(B, dtype=z.dtype, device=z.device)
         if not z.requires_grad:  # z does not depend on x
             return total

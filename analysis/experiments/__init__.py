@@ -1,0 +1,1 @@
+"""Chapter experiments: one module per chapter, each function computes what one section shows."""

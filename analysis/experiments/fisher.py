@@ -1,0 +1,804 @@
+"""Chapter 02 (the Fisher-metric Jacobian regulariser): one function per computation a section
+shows, each returning a small named result and cached by the parameters it uses.
+
+Units: MNIST pixels in [0, 1]; radii are L2 (toy: standardised input units); accuracies are
+fractions in [0, 1] unless a name says ``pct``/``pts`` (percent, percentage points); times are
+seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from analysis import attacks, cache, data, models, stats, train
+from analysis.bounds import fisher as fb
+from analysis.regularizers import JacobianRegularizer
+from analysis.regularizers import fisher as freg
+
+#: The document's network (§4.2): two convolutions of 32 and 64 channels, one hidden layer of 128.
+CNN_KW = {"in_shape": (1, 28, 28), "num_classes": 10, "channels": (32, 64), "hidden": 128}
+#: The toy MLP 2-64-64-K with tanh (the document needs a smooth F).
+TOY_KW = {"in_shape": (2,), "widths": (64, 64), "activation": "tanh"}
+#: Fixed search settings of the toy radii (ray search range, bisection steps, r_loc range).
+TOY_SEARCH = {"r_max_rays": 4.0, "bisection": 20, "r_max_loc": 5.0}
+#: Fixed attack settings: Table 1's PGD step (the document's 0.01) and the C&W-L2 search.
+ATTACK = {"step_size": 0.01, "cw_kw": {"binary_steps": 5, "steps": 100}}
+#: Document's Table 1: clean count and robust counts at eps 0.1, 0.2, 0.3 (of 10 000 images).
+DOC_TABLE1 = {"vanilla": (9740, (4138, 428, 103)), "regularised": (8829, (8040, 3708, 211))}
+
+
+def _tensor_dict(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.detach().cpu() if isinstance(v, Tensor) else v) for k, v in d.items()}
+
+
+# ---------------------------------------------------------------------------------- data
+
+
+@dataclass
+class ChapterData:
+    """The chapter's data sets.
+
+    Attributes:
+        mnist: MNIST training subset (``n_train``) and test subset (``n_test``).
+        x_val, y_val: ``n_val`` held-out training images (disjoint from ``mnist.x_train``).
+        moons: two moons (K = 2), 70/30 split, for the toy sections.
+        blobs: three Gaussian blobs (K = 3), for the simplex figure.
+    """
+
+    mnist: data.Dataset
+    x_val: Tensor
+    y_val: Tensor
+    moons: data.Dataset
+    blobs: data.Dataset
+
+
+def load_data(cfg) -> ChapterData:
+    """Load and split the chapter's data (seeded by ``cfg.seed``).
+
+    Args:
+        cfg: the chapter's :class:`analysis.config.Config` (``data_source``, ``n_train``,
+            ``n_test``, ``n_val``, ``toy_n``, ``seed``).
+    """
+    pool = data.load("mnist", source=cfg.data_source, seed=cfg.seed)
+    mnist, x_val, y_val = freg.split_with_validation(
+        pool, cfg.n_train, min(cfg.n_test, len(pool.y_test)), cfg.n_val, seed=cfg.seed)
+    moons = data.synthetic("moons", n=cfg.toy_n, dim=2, seed=cfg.seed, noise=0.1,
+                           n_test=cfg.toy_n * 3 // 7)
+    blobs = data.synthetic("blobs", n=cfg.toy_n, dim=2, seed=cfg.seed, num_classes=3, sep=1.5)
+    return ChapterData(mnist, x_val, y_val, moons, blobs)
+
+
+# ---------------------------------------------------------------------------------- toy
+
+
+def fit_toy(cfg, ds: data.Dataset, num_classes: int, regularizer=None) -> dict[str, Any]:
+    """Full-batch Adam (float64, lr 0.01) of the toy MLP; cached by its parameters.
+
+    Returns:
+        ``{"model", "history", "seconds"}`` as :func:`analysis.regularizers.fisher.train_full_batch`.
+    """
+    return freg.train_full_batch("mlp", {**TOY_KW, "num_classes": num_classes}, ds.x_train,
+                                 ds.y_train, steps=cfg.toy_steps, lr=1e-2,
+                                 regularizer=regularizer, seed=cfg.seed,
+                                 log_every=max(1, cfg.toy_steps // 100))
+
+
+@dataclass
+class Geometry:
+    """Numbers of the simplex section (spec T4).
+
+    Attributes:
+        blob_theta: ``(n, 3)`` float64 predicted probabilities of the blobs model.
+        blob_labels: ``(n,)`` labels of those points.
+        gap_min: smallest ``δ − d(θ, B)`` over ``n_random`` Dirichlet(1) points on Δ⁹.
+        n_random: number of those points.
+        violations: points where ``δ < d(θ, B) − 1e-12`` (each a counterexample to eq. 6).
+        delta_max10: ``max δ`` on Δ⁹ (= 2 arccos 10^{-1/2}).
+        median_delta, median_d_B: medians over the blobs model's predictions.
+        seg_d_B, seg_delta: ``d(θ, B)`` and ``δ`` at θ = (0.6, 0.2, 0.2).
+    """
+
+    blob_theta: Tensor
+    blob_labels: Tensor
+    gap_min: float
+    n_random: int
+    violations: int
+    delta_max10: float
+    median_delta: float
+    median_d_B: float
+    seg_d_B: float
+    seg_delta: float
+
+
+def simplex_geometry(cfg, blobs: data.Dataset, n_random: int = 10_000) -> Geometry:
+    """δ (eq. 6) against the exact distance to the boundary, on random θ and on a toy model."""
+    model = fit_toy(cfg, blobs, 3)["model"]
+    with torch.no_grad():
+        theta = F.softmax(model(blobs.x_train.double()), -1)
+    th = torch.from_numpy(np.random.default_rng(cfg.seed).dirichlet(np.ones(10), n_random))
+    gap = fb.delta_center(th) - fb.boundary_distance(th)
+    seg = torch.tensor([[0.6, 0.2, 0.2]], dtype=torch.float64)
+    return Geometry(theta, blobs.y_train, float(gap.min()), n_random, int((gap < -1e-12).sum()),
+                    fb.delta_max(10), float(fb.delta_center(theta).median()),
+                    float(fb.boundary_distance(theta).median()),
+                    float(fb.boundary_distance(seg)), float(fb.delta_center(seg)))
+
+
+@dataclass
+class ToyModels:
+    """The toy models (float64, eval mode) and their training results.
+
+    Attributes:
+        runs: name -> ``{"model", "history", "seconds"}``: ``"vanilla"``, ``"reg ε=…"`` per
+            ``toy_eps`` and the chart-free ablation ``"invariant ε=…"`` at the last ε.
+        reg_name, inv_name: names of the faithful and invariant models at the plotted ε.
+        eps_plot: that ε (the last of ``toy_eps``).
+    """
+
+    runs: dict[str, dict[str, Any]]
+    reg_name: str
+    inv_name: str
+    eps_plot: float
+
+    @property
+    def models(self) -> dict[str, torch.nn.Module]:
+        """name -> model."""
+        return {k: r["model"] for k, r in self.runs.items()}
+
+
+def toy_models(cfg, moons: data.Dataset) -> ToyModels:
+    """Train the toy models: vanilla, eq. 16 at a fixed η per ε, and the invariant variant."""
+    def reg(eps: float, invariant: bool = False):
+        return freg.FisherJacobian(eta_min=cfg.toy_eta, eta_max=cfg.toy_eta, epochs=1,
+                                   eps_train=eps, num_classes=2, estimator="exact",
+                                   invariant=invariant, seed=cfg.seed)
+
+    runs = {"vanilla": fit_toy(cfg, moons, 2)}
+    for e in cfg.toy_eps:
+        runs[f"reg ε={e:g}"] = fit_toy(cfg, moons, 2, reg(e))
+    eps_plot = float(cfg.toy_eps[-1])
+    inv = f"invariant ε={eps_plot:g}"
+    runs[inv] = fit_toy(cfg, moons, 2, reg(eps_plot, invariant=True))
+    return ToyModels(runs, f"reg ε={eps_plot:g}", inv, eps_plot)
+
+
+def toy_radii(cfg, moons: data.Dataset, model: torch.nn.Module) -> dict[str, Any]:
+    """Exact radius (ray search), certificates and estimates at correctly classified toy points.
+
+    Returns:
+        float64 ``(n,)`` tensors ``r_star`` (ray search, then bisection), ``r_loc`` (grid estimate
+        of the path-lemma radius), ``r_glob``, ``r_margin`` (certificates), ``r_doc``, ``r_lin``
+        (linearisations), ``d_B``, ``delta``; ``x`` and ``x_star`` ``(n, 2)``; ``acc`` (float,
+        test accuracy).
+    """
+    def compute() -> dict[str, Any]:
+        x = moons.x_test.double()
+        with torch.no_grad():
+            ok = model(x).argmax(1) == moons.y_test
+        x = x[ok][: cfg.toy_test]
+        r_star, x_star = fb.exact_radius_rays(model, x, n_rays=cfg.toy_rays, step=cfg.toy_step,
+                                              r_max=TOY_SEARCH["r_max_rays"])
+        rad = fb.certified_radii(model, x)
+        r_loc = fb.local_radius_2d(model, x, n_angles=cfg.toy_loc_grid[0],
+                                   n_radii=cfg.toy_loc_grid[1],
+                                   bisection=TOY_SEARCH["bisection"],
+                                   r_max=TOY_SEARCH["r_max_loc"])
+        return _tensor_dict({"x": x, "x_star": x_star, "r_star": r_star, "r_loc": r_loc,
+                             **{k: rad[k] for k in ("r_glob", "r_doc", "r_lin", "r_margin",
+                                                    "d_B", "delta")},
+                             "acc": train.accuracy(model, moons.x_test.double(), moons.y_test)})
+
+    key = {"w": model.state_dict(), "moons": moons.fingerprint(), "search": TOY_SEARCH,
+           **{k: cfg[k] for k in ("toy_test", "toy_rays", "toy_step", "toy_loc_grid")}}
+    return cache.memo("ch02/toy_radii", key, compute)
+
+
+def toy_table(radii: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """T5's table: per toy model, medians of the radii and the fractions of estimates above r*.
+
+    Schema: ``model``, ``test acc``, ``med r*``, ``med r_loc``, ``r_loc>r*`` (fraction),
+    ``med r_margin``, ``med r_glob``, ``med glob/margin``, ``med r_doc``, ``r_doc>r*``.
+    """
+    from analysis.report import table
+
+    rows = []
+    for name, r in radii.items():
+        rows.append({"model": name, "test acc": r["acc"], "med r*": r["r_star"].median(),
+                     "med r_loc": r["r_loc"].median(),
+                     "r_loc>r*": float((r["r_loc"] > r["r_star"]).double().mean()),
+                     "med r_margin": r["r_margin"].median(), "med r_glob": r["r_glob"].median(),
+                     "med glob/margin": (r["r_glob"] / r["r_margin"]).median(),
+                     "med r_doc": r["r_doc"].median(),
+                     "r_doc>r*": float((r["r_doc"] > r["r_star"]).double().mean())})
+    return table(rows)
+
+
+def toy_robust_curves(radii: Mapping[str, Mapping[str, Any]], eps_grid: Sequence[float]
+                      ) -> dict[str, list[float]]:
+    """Robust accuracy ``acc · P(r* > ε)`` per toy model on ``eps_grid`` (ray-search r*)."""
+    return {name: [r["acc"] * float((r["r_star"] > e).double().mean()) for e in eps_grid]
+            for name, r in radii.items()}
+
+
+# ---------------------------------------------------------------------------------- MNIST
+
+
+def seeds(cfg) -> list[int]:
+    """The training seeds of the multi-seed claims: ``seed, seed + 1, …`` (``n_seeds`` of them)."""
+    return [cfg.seed + i for i in range(cfg.n_seeds)]
+
+
+def fisher_regularizer(cfg, n_train: int, eta_max: float | None = None,
+                       estimator: str | None = None, seed: int | None = None):
+    """The document's regulariser (eq. 15-16) with the chapter's settings.
+
+    Args:
+        cfg: chapter config. n_train: training images (for the steps per epoch).
+        eta_max: top of the η schedule (default ``cfg.eta_max``).
+        estimator: Jacobian-norm estimator (default ``cfg.estimator``).
+        seed: seed of the random projections (default ``cfg.seed``).
+    """
+    return freg.FisherJacobian(
+        eta_min=cfg.eta_min, eta_max=cfg.eta_max if eta_max is None else eta_max,
+        epochs=cfg.epochs, delta_over_eps=cfg.delta_over_eps, num_classes=10,
+        estimator=cfg.estimator if estimator is None else estimator,
+        seed=cfg.seed if seed is None else seed,
+        steps_per_epoch=math.ceil(n_train / cfg.batch_size))
+
+
+def _train_config(cfg, seed: int) -> train.TrainConfig:
+    return train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                             optimizer="sgd", momentum=0.0, seed=seed)
+
+
+@dataclass
+class MnistRuns:
+    """The trained MNIST models.
+
+    Attributes:
+        runs: seed-``cfg.seed`` models by name: ``"vanilla"``, ``"regularised"``,
+            ``"reg η_max=…"`` per ``eta_max_grid``, and ``"Hoffman"`` (the matched λ, set by
+            :func:`match_hoffman`).
+        hoffman: λ -> run (seed ``cfg.seed``), the grid the match picks from.
+        by_seed: seed -> ``{"vanilla", "regularised"}`` runs (the first seed is ``cfg.seed``).
+    """
+
+    runs: dict[str, train.TrainResult]
+    hoffman: dict[float, train.TrainResult]
+    by_seed: dict[int, dict[str, train.TrainResult]] = field(default_factory=dict)
+
+
+def train_models(cfg, mnist: data.Dataset, device) -> MnistRuns:
+    """Train (or load from the cache) every MNIST model of the chapter.
+
+    Plain SGD, lr ``cfg.lr``, batch ``cfg.batch_size``; vanilla and regularised for every seed of
+    :func:`seeds`; the η sensitivity and the Hoffman λ grid for ``cfg.seed`` only.
+    """
+    n = len(mnist.y_train)
+
+    def fit(seed: int, reg, desc: str) -> train.TrainResult:
+        # accuracies after the last epoch only: no figure shows them per epoch (evaluation is
+        # deterministic, so the weights are those of a run that evaluates every epoch)
+        return train.fit("cnn_small", CNN_KW, mnist, _train_config(cfg, seed), regularizer=reg,
+                         device=device, desc=desc, eval_every_epoch=False)
+
+    by_seed = {s: {"vanilla": fit(s, None, f"vanilla seed {s}"),
+                   "regularised": fit(s, fisher_regularizer(cfg, n, seed=s),
+                                      f"regularised seed {s}")} for s in seeds(cfg)}
+    runs = dict(by_seed[cfg.seed])
+    for em in cfg.eta_max_grid:
+        runs[f"reg η_max={em:g}"] = fit(cfg.seed, fisher_regularizer(cfg, n, eta_max=em),
+                                        f"reg eta_max {em:g}")
+    hoff = {lam: fit(cfg.seed, JacobianRegularizer(lam), f"hoffman {lam:g}")
+            for lam in cfg.hoffman_lams}
+    return MnistRuns(runs, hoff, by_seed)
+
+
+@dataclass
+class HoffmanMatch:
+    """The Hoffman λ matched on the validation split.
+
+    Attributes:
+        val_acc: λ -> clean validation accuracy. val_reg: the regularised model's.
+        lam: the λ whose validation accuracy is closest to ``val_reg``.
+        gap_val: ``val_acc[lam] − val_reg`` (the selection criterion).
+        gap_test: the same difference on the test set (not used to select).
+    """
+
+    val_acc: dict[float, float]
+    val_reg: float
+    lam: float
+    gap_val: float
+    gap_test: float
+
+
+def match_hoffman(runs: MnistRuns, x_val: Tensor, y_val: Tensor) -> HoffmanMatch:
+    """Pick the Hoffman λ whose clean validation accuracy is closest to the regularised model's,
+    and store that model as ``runs.runs["Hoffman"]``."""
+    val_acc = {lam: train.accuracy(h.model, x_val, y_val) for lam, h in runs.hoffman.items()}
+    val_reg = train.accuracy(runs.runs["regularised"].model, x_val, y_val)
+    lam = min(val_acc, key=lambda k: abs(val_acc[k] - val_reg))
+    runs.runs["Hoffman"] = runs.hoffman[lam]
+    gap_test = (runs.hoffman[lam].history[-1]["test_acc"]
+                - runs.runs["regularised"].history[-1]["test_acc"])
+    return HoffmanMatch(val_acc, val_reg, lam, val_acc[lam] - val_reg, gap_test)
+
+
+def attack_set(cfg, mnist: data.Dataset) -> tuple[Tensor, Tensor]:
+    """The attacked test images: a seeded random subset of ``min(n_attack, n_test)`` images."""
+    perm = torch.randperm(len(mnist.y_test), generator=torch.Generator().manual_seed(cfg.seed))
+    return mnist.x_test[perm[: cfg.n_attack]], mnist.y_test[perm[: cfg.n_attack]]
+
+
+def evaluate(cfg, model: torch.nn.Module, mnist: data.Dataset, full: bool = True,
+             geometry: bool = True) -> dict[str, Any]:
+    """Table 1's attack and (``full``) the L2 evaluation and the certificates of one model.
+
+    Per-point outcomes are kept so that models can be compared on the same points.
+    ``geometry=False`` skips ``geo`` (the per-example Jacobians, only shown for seed
+    ``cfg.seed``); it needs ``full=False``.
+
+    Returns:
+        ``correct`` bool ``(n_att,)`` (clean-correct attacked images), ``test_correct`` bool
+        ``(n_test,)``, ``linf`` bool ``(len(eps_linf), n_att)`` (robust under PGD-L∞ with CE, the
+        document's attack), with ``geometry`` ``geo`` (:func:`analysis.regularizers.fisher.per_example` on the test
+        set); with ``full`` also ``linf_cw`` (robust under both CE and C&W-margin PGD), ``l2``
+        bool ``(len(eps_l2), n_att)``, ``r_adv`` (minimal L2 distance found, ``n_minnorm``
+        images), ``by`` (the attack that found it) and ``rad`` (:func:`certified_radii`).
+    """
+    dev = next(model.parameters()).device
+    xa, ya = (t.to(dev) for t in attack_set(cfg, mnist))
+
+    def compute() -> dict[str, Any]:
+        m = model.eval()
+        pgd = {"steps": cfg.pgd_steps, "step_size": ATTACK["step_size"], "seed": cfg.seed}
+        linf = attacks.robust_outcomes(m, xa, ya, cfg.eps_linf, "linf", **pgd)
+        out = {"correct": (attacks.predict(m, xa) == ya).cpu(),
+               "test_correct": (attacks.predict(m, mnist.x_test.to(dev))
+                                == mnist.y_test.to(dev)).cpu(),
+               "linf": torch.from_numpy(linf)}
+        if geometry:
+            out["geo"] = freg.per_example(m, mnist.x_test.to(dev),
+                                          fb.delta_max(10) / cfg.delta_over_eps)
+        if not full:
+            return out
+        # the C&W-margin loss alone; robust to "CE+CW" = robust to both (per-point worst case)
+        # its own random start (seed + 1), so the two attacks do not start from the same point
+        cw = attacks.robust_outcomes(m, xa, ya, cfg.eps_linf, "linf", loss="cw",
+                                     **{**pgd, "seed": cfg.seed + 1})
+        l2 = attacks.robust_outcomes(m, xa, ya, cfg.eps_l2, "l2", steps=cfg.l2_steps,
+                                     seed=cfg.seed)
+        xm, ym = xa[: cfg.n_minnorm], ya[: cfg.n_minnorm]
+        mn = attacks.min_norm(m, xm, ym, attacks=tuple(cfg.minnorm_attacks), seed=cfg.seed,
+                              cw_kw=ATTACK["cw_kw"])
+        return {**out, "linf_cw": torch.from_numpy(linf & cw), "l2": torch.from_numpy(l2),
+                "r_adv": torch.as_tensor(mn.distance).double().cpu(), "by": list(mn.by),
+                "rad": _tensor_dict(fb.certified_radii(m, xm))}
+
+    if full and not geometry:
+        raise ValueError("evaluate: full=True needs geometry=True")
+    key = {"w": model.state_dict(), "data": mnist.fingerprint(), "full": full,
+           "geometry": geometry,
+           "attack": ATTACK, **{k: cfg[k] for k in ("seed", "n_attack", "pgd_steps", "eps_linf",
+                                                    "delta_over_eps")},
+           **({k: cfg[k] for k in ("eps_l2", "l2_steps", "n_minnorm", "minnorm_attacks")}
+              if full else {})}
+    return cache.memo("ch02/evaluate", key, compute)
+
+
+def evaluate_all(cfg, runs: MnistRuns, mnist: data.Dataset) -> dict[str, Any]:
+    """Evaluate every model: the seed-``cfg.seed`` models by name (the η sensitivity rows with
+    Table 1's attack only), and the other seeds' vanilla and regularised models with Table 1's
+    attack only.
+
+    Returns:
+        ``{"evals": name -> evaluation, "by_seed": seed -> {"vanilla", "regularised"} ->
+        evaluation, "seconds": name -> wall time of the call}``.
+    """
+    evals, secs = {}, {}
+    for name, run in runs.runs.items():
+        t0 = time.perf_counter()
+        evals[name] = evaluate(cfg, run.model, mnist, full=not name.startswith("reg η_max"))
+        secs[name] = time.perf_counter() - t0
+    by_seed = {cfg.seed: {k: evals[k] for k in ("vanilla", "regularised")}}
+    for s, pair in runs.by_seed.items():
+        if s != cfg.seed:
+            t0 = time.perf_counter()
+            by_seed[s] = {k: evaluate(cfg, r.model, mnist, full=False, geometry=False)
+                          for k, r in pair.items()}
+            secs[f"seed {s}"] = time.perf_counter() - t0
+    return {"evals": evals, "by_seed": by_seed, "seconds": secs}
+
+
+def pct_of_correct(robust: Tensor, correct: Tensor) -> float:
+    """Robust images as a percentage of the clean-correct ones (Table 1's unit; NaN if none)."""
+    n_ok = int(correct.sum())
+    return 100.0 * int(robust.sum()) / n_ok if n_ok else float("nan")
+
+
+def table1(cfg, runs: MnistRuns, evals: Mapping[str, Any]) -> pd.DataFrame:
+    """Table 1 (seed ``cfg.seed``): clean accuracy and PGD-L∞ robustness per model.
+
+    Schema: ``model``, ``clean acc`` (test set), ``n correct`` (attacked set), ``@ε %`` (robust
+    as % of correct, CE), ``@ε CW %`` (CE and C&W both fail), ``mean α`` (test set).
+    """
+    from analysis.report import table
+
+    rows = []
+    for name, ev in evals.items():
+        row = {"model": name, "clean acc": runs.runs[name].history[-1]["test_acc"],
+               "n correct": int(ev["correct"].sum())}
+        for i, e in enumerate(cfg.eps_linf):
+            row[f"@{e:g} %"] = pct_of_correct(ev["linf"][i], ev["correct"])
+            if "linf_cw" in ev:
+                row[f"@{e:g} CW %"] = pct_of_correct(ev["linf_cw"][i], ev["correct"])
+        row["mean α"] = ev["geo"]["alpha"].mean()
+        rows.append(row)
+    return table(rows)
+
+
+def table1_paper_vs_ours(cfg, by_seed: Mapping[int, Mapping[str, Any]]) -> list[tuple]:
+    """Rows ``(quantity, document, ours)`` of Table 1, ours the mean over the seeds (percent)."""
+    rows = []
+    for name, (clean, counts) in DOC_TABLE1.items():
+        evs = [pair[name] for pair in by_seed.values()]
+        rows.append((f"{name}: clean acc (%)", clean / 100,
+                     100 * float(np.mean([ev["test_correct"].double().mean() for ev in evs]))))
+        for i, (e, c) in enumerate(zip(cfg.eps_linf, counts)):
+            rows.append((f"{name}: @{e:g}, % of correct", 100 * c / clean,
+                         float(np.mean([pct_of_correct(ev["linf"][i], ev["correct"])
+                                        for ev in evs]))))
+    return rows
+
+
+@dataclass
+class Table1Evidence:
+    """Paired, multi-seed evidence for Table 1's claims (regularised minus vanilla).
+
+    Attributes:
+        gain_pts: per ε of ``eps_linf``, the gain in robust accuracy over all attacked images
+            (points), two-stage bootstrap over seeds × the same attacked points.
+        doc_gain_pts: the document's gains in the same unit (robust count / 10 000).
+        clean_drop_pts: vanilla − regularised clean accuracy on the test set (points), the same
+            bootstrap over seeds × test points.
+        doc_clean_drop_pts: the document's 97.4 − 88.3.
+    """
+
+    gain_pts: list[stats.Estimate]
+    doc_gain_pts: list[float]
+    clean_drop_pts: stats.Estimate
+    doc_clean_drop_pts: float
+
+
+def table1_evidence(cfg, by_seed: Mapping[int, Mapping[str, Any]]) -> Table1Evidence:
+    """Paired differences per seed and point, and their two-stage bootstrap intervals."""
+    pairs = list(by_seed.values())
+    gains = []
+    for i in range(len(cfg.eps_linf)):
+        diff = [100.0 * (p["regularised"]["linf"][i].double()
+                         - p["vanilla"]["linf"][i].double()).numpy() for p in pairs]
+        gains.append(stats.two_stage_bootstrap(diff, rng=cfg.seed))
+    drop = [100.0 * (p["vanilla"]["test_correct"].double()
+                     - p["regularised"]["test_correct"].double()).numpy() for p in pairs]
+    (cv, (v1, v2, v3)), (cr, (r1, r2, r3)) = DOC_TABLE1["vanilla"], DOC_TABLE1["regularised"]
+    doc = [100 * (r - v) / 10_000 for r, v in ((r1, v1), (r2, v2), (r3, v3))]
+    return Table1Evidence(gains, doc[: len(cfg.eps_linf)],
+                          stats.two_stage_bootstrap(drop, rng=cfg.seed), 100 * (cv - cr) / 10_000)
+
+
+@dataclass
+class CurveEvidence:
+    """Fig. 1's shape, per seed, as estimates over the seeds (one value per seed).
+
+    Attributes:
+        alpha_rise_decades: ``log10(max over epochs of mean α / mean α of epoch 1)``.
+        loss_fall: regularised loss of epoch 1 minus the lowest loss of the later epochs.
+        loss_rise: loss of the last epoch minus the lowest loss of the earlier epochs.
+        min_epoch: epoch of the lowest regularised loss, per seed.
+    """
+
+    alpha_rise_decades: stats.Estimate
+    loss_fall: stats.Estimate
+    loss_rise: stats.Estimate
+    min_epoch: list[int]
+
+
+def curve_evidence(cfg, runs: MnistRuns) -> CurveEvidence:
+    """Read Fig. 1b/1d's claims off every seed's regularised training history."""
+    rise_a, fall, rise, ep = [], [], [], []
+    for pair in runs.by_seed.values():
+        h = pair["regularised"].history
+        alpha = np.array([r["alpha"] for r in h])
+        loss = np.array([r["loss"] for r in h])
+        rise_a.append([math.log10(alpha.max() / alpha[0])])
+        if len(loss) > 1:
+            fall.append([loss[0] - loss[1:].min()])
+            rise.append([loss[-1] - loss[:-1].min()])
+        else:
+            fall.append([0.0])
+            rise.append([0.0])
+        ep.append(int(np.argmin(loss)) + 1)
+
+    def est(v):
+        return stats.two_stage_bootstrap(v, rng=cfg.seed)
+
+    return CurveEvidence(est(rise_a), est(fall), est(rise), ep)
+
+
+def l2_table(cfg, runs: MnistRuns, evals: Mapping[str, Any]) -> pd.DataFrame:
+    """The L2 evaluation: per fully evaluated model, clean accuracy, PGD-L2 robust accuracy per
+    ε₂, median minimal L2 distance found and PGD-L∞ robust accuracy (fractions of attacked
+    images). Columns: ``model``, ``clean``, ``L2 @ε``, ``med r_adv``, ``L∞ @ε``, ``mean α``."""
+    from analysis.report import table
+
+    rows = []
+    for name, ev in evals.items():
+        if "r_adv" not in ev:
+            continue
+        row = {"model": name, "clean": runs.runs[name].history[-1]["test_acc"]}
+        for e, o in zip(cfg.eps_l2, ev["l2"]):
+            row[f"L2 @{e:g}"] = o.double().mean()
+        ok = torch.isfinite(ev["r_adv"]) & (ev["r_adv"] > 0)
+        row["med r_adv"] = ev["r_adv"][ok].median() if bool(ok.any()) else float("nan")
+        for e, o in zip(cfg.eps_linf, ev["linf"]):
+            row[f"L∞ @{e:g}"] = o.double().mean()
+        row["mean α"] = ev["geo"]["alpha"].mean()
+        rows.append(row)
+    return table(rows)
+
+
+def attacked_radii(ev: Mapping[str, Any]) -> dict[str, Tensor]:
+    """The radii at points where an attack succeeded (finite, positive ``r_adv``).
+
+    Returns:
+        ``r_adv`` and every entry of ``ev["rad"]`` restricted to those points.
+    """
+    ok = torch.isfinite(ev["r_adv"]) & (ev["r_adv"] > 0)
+    return {"r_adv": ev["r_adv"][ok], **{k: v[ok] for k, v in ev["rad"].items()}}
+
+
+def certificate_table(evals: Mapping[str, Any]) -> pd.DataFrame:
+    """Certified radii against the attack distance, per fully evaluated model.
+
+    Columns: ``model``, ``points``, ``med r_glob``, ``med r_margin``, ``med r_adv``,
+    ``med glob/adv``, ``med margin/adv``, ``max glob/margin``, ``r_doc>r_adv`` and
+    ``r_lin>r_adv`` (fractions), ``r_doc viol`` (count).
+    """
+    from analysis.report import table
+
+    rows = []
+    for name, ev in evals.items():
+        if "r_adv" not in ev:
+            continue
+        r = attacked_radii(ev)
+        if not len(r["r_adv"]):  # no attack succeeded: nothing to compare
+            rows.append({"model": name, "points": 0})
+            continue
+        rows.append({"model": name, "points": len(r["r_adv"]),
+                     "med r_glob": r["r_glob"].median(), "med r_margin": r["r_margin"].median(),
+                     "med r_adv": r["r_adv"].median(),
+                     "med glob/adv": (r["r_glob"] / r["r_adv"]).median(),
+                     "med margin/adv": (r["r_margin"] / r["r_adv"]).median(),
+                     "max glob/margin": (r["r_glob"] / r["r_margin"]).max(),
+                     "r_doc>r_adv": float((r["r_doc"] > r["r_adv"]).double().mean()),
+                     "r_lin>r_adv": float((r["r_lin"] > r["r_adv"]).double().mean()),
+                     "r_doc viol": int((r["r_doc"] > r["r_adv"]).sum())})
+    return table(rows)
+
+
+@dataclass
+class PoleClass:
+    """Per predicted class medians (test set) of the vanilla and regularised models.
+
+    Attributes:
+        medians: model -> DataFrame indexed by class 0-9 with columns ``rho``, ``fro_t``,
+            ``spec_mu``, ``alpha`` (medians; NaN for a class never predicted).
+        top_class: model -> the class with the largest median α.
+        rows: table rows for classes 0 and 9 (``model``, ``class``, ``med ρ``, ``med ‖J̃‖_F``,
+            ``med ‖J_μ‖₂``, ``med α``).
+    """
+
+    medians: dict[str, pd.DataFrame]
+    top_class: dict[str, int]
+    rows: list[dict[str, Any]]
+
+
+def pole_class(evals: Mapping[str, Any], names: Sequence[str] = ("vanilla", "regularised")
+               ) -> PoleClass:
+    """Median ρ, ‖J̃‖_F, ‖J_μ‖₂ and α by predicted class (the pole of the chart is class 9)."""
+    med, top, rows = {}, {}, []
+    for name in names:
+        g = evals[name]["geo"]
+        df = pd.DataFrame({k: g[k].numpy() for k in ("rho", "fro_t", "spec_mu", "alpha")})
+        df["pred"] = g["pred"].numpy()
+        m = df.groupby("pred").median().reindex(range(10))
+        med[name], top[name] = m, int(np.nanargmax(m["alpha"].to_numpy()))
+        rows += [{"model": name, "class": c, "med ρ": m.loc[c, "rho"],
+                  "med ‖J̃‖_F": m.loc[c, "fro_t"], "med ‖J_μ‖₂": m.loc[c, "spec_mu"],
+                  "med α": m.loc[c, "alpha"]} for c in (0, 9)]
+    return PoleClass(med, top, rows)
+
+
+# ---------------------------------------------------------------------------------- cost
+
+
+@dataclass
+class CostProbe:
+    """Repeated timings of one SGD step per method (interleaved repeats).
+
+    Attributes:
+        seconds: method -> per-repeat median seconds per step, ``(repeats,)``.
+        ratio: method -> :class:`~analysis.stats.Estimate` of the mean over repeats of the
+            per-repeat ratio to plain CE (bootstrap over repeats).
+        svd_over_rp: per-repeat ``exact_svd / rp`` ratio, with its bootstrap interval.
+        svd_over_exact: per-repeat ``exact_svd / exact`` ratio, with its bootstrap interval.
+        train_ratio: regularised / vanilla training wall time from the histories (one run).
+    """
+
+    seconds: dict[str, np.ndarray]
+    ratio: dict[str, stats.Estimate]
+    svd_over_rp: stats.Estimate
+    svd_over_exact: stats.Estimate
+    train_ratio: float
+
+
+def cost_probe(cfg, mnist: data.Dataset, runs: MnistRuns, lam: float, device) -> CostProbe:
+    """Time one step of plain CE, eq. 16 with each estimator and Hoffman's penalty (not cached:
+    a timing belongs to the machine it ran on).
+
+    Args:
+        cfg: chapter config (``cost_batches``, ``cost_repeats``, ``batch_size``, ``estimator``).
+        mnist: training data. runs: the trained models (for the training-time ratio).
+        lam: Hoffman's λ. device: where to time.
+    """
+    n = len(mnist.y_train)
+    methods = {"plain CE": None, "rp": fisher_regularizer(cfg, n, estimator="rp"),
+               "exact": fisher_regularizer(cfg, n, estimator="exact"),
+               "exact_svd": fisher_regularizer(cfg, n, estimator="exact_svd"),
+               "Hoffman": JacobianRegularizer(lam)}
+    if cfg.estimator not in methods:
+        methods[cfg.estimator] = fisher_regularizer(cfg, n)
+    secs = freg.step_times(lambda: models.build("cnn_small", seed=cfg.seed, **CNN_KW).to(device),
+                      mnist.x_train, mnist.y_train, methods, batch_size=cfg.batch_size,
+                      batches=cfg.cost_batches, repeats=cfg.cost_repeats)
+    ratio = {k: stats.bootstrap_ci(v / secs["plain CE"]) for k, v in secs.items()}
+    train_s = {k: sum(r["seconds"] for r in runs.runs[k].history)
+               for k in ("vanilla", "regularised")}
+    return CostProbe(secs, ratio, stats.bootstrap_ci(secs["exact_svd"] / secs["rp"]),
+                     stats.bootstrap_ci(secs["exact_svd"] / secs["exact"]),
+                     train_s["regularised"] / train_s["vanilla"])
+
+
+def cost_table(probe: CostProbe) -> pd.DataFrame:
+    """Columns ``method``, ``s/step`` (median over repeats), ``ratio`` (to plain CE, mean over
+    repeats), ``ratio low``, ``ratio high`` (95 % bootstrap interval over repeats)."""
+    from analysis.report import table
+
+    return table([{"method": k, "s/step": float(np.median(v)), "ratio": probe.ratio[k].value,
+                   "ratio low": probe.ratio[k].low, "ratio high": probe.ratio[k].high}
+                  for k, v in probe.seconds.items()])
+
+
+# ---------------------------------------------------------------------------------- plan
+
+
+def plan_checks(cfg, runs: MnistRuns, evals: Mapping[str, Any], toy: ToyModels,
+                toy_rad: Mapping[str, Any], match: HoffmanMatch) -> pd.DataFrame:
+    """The plan's expectations (spec §4, Q1-Q8) at seed ``cfg.seed``: not claims of the document,
+    booleans read off the data. Columns ``expectation (spec §4)``, ``holds``."""
+    ev_v, ev_r, ev_h = evals["vanilla"], evals["regularised"], evals["Hoffman"]
+    acc_v, acc_r = (runs.runs[k].history[-1]["test_acc"] for k in ("vanilla", "regularised"))
+
+    def pct(ev, i):
+        return pct_of_correct(ev["linf"][i], ev["correct"])
+
+    def l2(ev, e):
+        return float(ev["l2"][list(cfg.eps_l2).index(e)].double().mean())
+
+    common = [e for e in (1.0, 1.5, 2.0) if e in cfg.eps_l2]
+    viol = int((attacked_radii(ev_r)["r_doc"] > attacked_radii(ev_r)["r_adv"]).sum())
+    matched = abs(match.gap_val) <= 0.02
+    van, reg = toy_rad["vanilla"], toy_rad[toy.reg_name]
+    plan = [
+        ("Q1 regularised: lower mean α (test)",
+         float(ev_r["geo"]["alpha"].mean()) < float(ev_v["geo"]["alpha"].mean())),
+        ("Q2 clean: regularised below vanilla, ≥ 70 %", acc_r < acc_v and acc_r >= 0.7),
+        ("Q3 ε∞=0.1: +5 pts regularised; ε∞=0.3: both ≤ 20 %",
+         pct(ev_r, 0) - pct(ev_v, 0) >= 5 and pct(ev_v, 2) <= 20 and pct(ev_r, 2) <= 20),
+        ("Q4 PGD-L2: regularised ≥ vanilla at ε₂ ∈ {1, 1.5, 2}",
+         all(l2(ev_r, e) >= l2(ev_v, e) for e in common)),
+        ("Q5 r_glob ≤ r_adv (asserted); r_doc > r_adv somewhere", viol > 0),
+        ("Q6 toy: regularised larger median r*, accuracy ≥ vanilla − 5 pts",
+         float(reg["r_star"].median()) > float(van["r_star"].median())
+         and reg["acc"] >= van["acc"] - 0.05),
+        (f"Q7 Hoffman matched within 2 pts (validation, {100 * match.gap_val:+.1f})", matched),
+        ("Q8 Fisher more robust than matched Hoffman (L∞ 0.1 and L2 ε=2)",
+         matched and pct(ev_r, 0) > pct(ev_h, 0)
+         and 2.0 in cfg.eps_l2 and l2(ev_r, 2.0) > l2(ev_h, 2.0)),
+    ]
+    return pd.DataFrame([{"expectation (spec §4)": q, "holds": bool(ok)} for q, ok in plan])
+
+
+def _rule_text(rule: Any) -> str:
+    """A rule's name and tolerance; a composite rule's parts' rules and tolerances."""
+    if rule.parts:
+        return f"{rule.rule}: " + " / ".join(_rule_text(p) for p in rule.parts)
+    return f"{rule.rule} ({rule.tolerance})" if rule.tolerance else rule.rule
+
+
+def verdict_table(claim_list: Sequence[Any], profile: str) -> pd.DataFrame:
+    """The chapter's verdict table: per claim, ``claim``, ``document``, ``ours`` (3 significant
+    figures), ``interval``, ``points``, ``seeds``, ``rule`` (name and tolerance), ``status``.
+
+    A composite claim without an estimate of its own (``all_of``) shows its parts' estimates,
+    separated by `` / ``.
+    """
+    from analysis.report import sig3
+
+    rows = []
+    for c in claim_list:
+        rec = c.record(profile)
+        parts = [p.estimate for p in c.rule.parts if p.estimate is not None]
+        if c.estimate is None and parts:
+            ours = " / ".join(sig3(e.value) for e in parts)
+            interval = " / ".join(f"[{sig3(e.low)}, {sig3(e.high)}]" for e in parts)
+            points, n_seeds = min(e.n_points for e in parts), min(e.n_seeds for e in parts)
+        else:
+            ours, interval = rec["ours"], rec["interval"]
+            points, n_seeds = rec["n_points"], rec["n_seeds"]
+        rows.append({"claim": rec["claim"], "document": rec["paper"], "ours": ours,
+                     "interval": interval, "points": "" if points is None else str(points),
+                     "seeds": "" if n_seeds is None else str(n_seeds),
+                     "rule": _rule_text(c.rule), "status": rec["status"]})
+    return pd.DataFrame(rows)
+
+
+def errata() -> list:
+    """The document's errors found by the chapter: place, what it says, the correction, and
+    where the chapter shows it (:class:`analysis.report.Erratum` records)."""
+    from analysis.report import Erratum as E
+
+    return [
+        E("§2.2.2", "∇g(0)ₖ = −f'(1) \"= 1\"; quadratic form written Σ r/θⁱ δᵢⱼ; "
+                       "‖X‖² = ΣXⁱ/θⁱ without the square; r ≥ 0",
+                       "−1; Σ r (dθⁱ)²/θⁱ; ΣXⁱ²/θⁱ; r > 0 (eq. 2 itself is right)",
+                       "tests/test_fisher.py (local expansions)"),
+        E("§3.1", "T₁, T₂ called maps Δᵐ → Δᵐ; μᴷ index typo; μ₂ = T₂(θ₂)",
+                       "charts onto the sphere orthant and Rᵐ; μ₂ = T₁(θ₂)", "notation only"),
+        E("eq. 6-8", "δ = d(F, c) ≥ d(F, B), so eq. 8 is weaker than eq. 7 and "
+                       "certifies nothing", "exact d(θ, B) = 2 arcsin((√θ₍₁₎−√θ₍₂₎)/√2)",
+                       "simplex figure (T4)"),
+        E("§3.2", "g̃ has rank ≤ m < n: exp map, geodesic ball and curvature undefined; "
+                       "eq. 8 ⇔ 9 needs g̃ constant, not flat",
+                       "path lemma: d(F(x), F(z)) ≤ ‖z−x‖ sup‖J_μ‖₂; r_glob",
+                       "certificate section"),
+        E("eq. 9-10", "eq. 10 called stronger than eq. 9", "for a ball and an "
+                       "ellipsoid centred at 0 they are equivalent", "note"),
+        E("§3.4-3.5", "ρ given by a long formula; α's exponent is divided by "
+                       "ρ → 0 at confident pole-class (9) inputs; with ε a true radius the 1/ρ "
+                       "factor destabilises training",
+                       "ρ = 1 − √θᴷ; exponent = (‖J_μ‖_F − δ/ε)/ρ; invariant / pole options",
+                       "pole-class section; toy T6"),
+        E("§3.5", "the largest singular value 'cannot be computed efficiently'; "
+                       "α ≈ 0 when eq. 14 holds; no overflow guard",
+                       "the m VJPs give J̃ exactly (svdvals); α ≈ 0 only far inside; C¹ guard",
+                       "training-cost section"),
+        E("§4.2", "δ_m undefined; δ_m/ε = 10⁻³ gives ε ≈ 2498 ≫ diameter 28 of [0,1]⁷⁸⁴",
+                       "read δ_m = 2 arccos K^{-1/2}: α ≈ exp(‖J̃‖_F), an exponential Frobenius "
+                       "penalty", "Fig. 1 section"),
+        E("§1, §4.2", "an L2 method evaluated only with L∞ PGD; promised attacks and "
+                       "datasets missing", "PGD-L2, DeepFool, C&W-L2, minimal distances",
+                       "evaluation section"),
+        E("Fig. 1", "caption cites eq. 15 for the loss; eq. 11 duplicated; §4.1, §5, §6 "
+                       "empty", "eq. 16; toy experiments fill §4.1", "toy section"),
+    ]
