@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import platform
 import sys
 import time
@@ -49,7 +50,7 @@ import numpy as np
 from analysis.stats import Estimate, bootstrap_ci
 
 REPO = Path(__file__).resolve().parent.parent
-TIMINGS = REPO / ".cache" / "timings.tsv"
+TIMINGS = Path(os.environ.get("ANALYSIS_TIMINGS", REPO / ".cache" / "timings.tsv"))
 OUT = REPO / ".cache" / "bench.json"
 
 

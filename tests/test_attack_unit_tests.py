@@ -12,13 +12,6 @@ from analysis.attacks.unit_tests import plant_adversarials
 D = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _problem(seed: int = 0, n: int = 30):
     torch.manual_seed(seed)

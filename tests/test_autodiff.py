@@ -13,14 +13,6 @@ from analysis import autodiff as ad
 D, K, B = 7, 4, 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is as fast and avoids oversubscribing a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _mlp(act: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)

@@ -12,14 +12,6 @@ import torch
 from analysis import boundary as Bd
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _random_in_wedge(rng, thetas, n, m):
     tau = np.tan(thetas)
     q = rng.normal(size=(m, n))

@@ -19,14 +19,6 @@ from analysis.bounds import fisher as fb
 from analysis.bounds import peck
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _ray_search(model: torch.nn.Module, x: torch.Tensor, n_rays: int = 180, r_max: float = 3.0,
                 n_r: int = 600) -> torch.Tensor:
     """Distance to the nearest label change found on a polar grid around each 2-D point.

@@ -19,14 +19,6 @@ def _blobs(m: int, d: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Tenso
     return centres[y] + torch.randn(m, d, generator=g, dtype=torch.float64), y
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small float64 ops: one thread avoids thread-pool contention on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def relu_run():

@@ -15,15 +15,6 @@ from scipy import stats
 from analysis import persistence as P
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small ops: one thread avoids thread-pool contention on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _wedge_point(k: int, d: float, n: int) -> torch.Tensor:
     x = torch.zeros(1, n)
     x[0, :k] = d

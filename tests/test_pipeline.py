@@ -145,6 +145,10 @@ def test_run_with_tmpdir_on_another_filesystem(tmp_path, monkeypatch):
     assert len(shown) == 1 and "| n | `21` | command line |" in shown[0].source, shown
     assert not stale.exists(), "a stale .failed.ipynb survived a successful run"
     assert _leftovers(outdir, other) == []
+    # the run is logged where ANALYSIS_TIMINGS says (conftest: a temporary file), never in the repo
+    log = Path(os.environ["ANALYSIS_TIMINGS"])
+    assert run.timings_log() == log and "\tdemo\t" in log.read_text()
+    assert not log.resolve().is_relative_to(run.REPO)
 
 
 def test_failed_run_keeps_partial_and_cleans_up(tmp_path):
