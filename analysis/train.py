@@ -46,6 +46,19 @@ OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("none", "cosine", "step")
 
 
+class TrainingDiverged(FloatingPointError):
+    """A training run whose loss became non-finite (a finding, not a crash: callers that train
+    several seeds report it and leave the run out).
+
+    Attributes: model_name, epoch and batch (1-based) where the loss was first non-finite,
+    loss (its value)."""
+
+    def __init__(self, model_name: str, epoch: int, batch: int, loss: float):
+        super().__init__(f"{model_name}: loss is {loss} in epoch {epoch}, batch {batch};"
+                         " lower lr or set clip")
+        self.model_name, self.epoch, self.batch, self.loss = model_name, epoch, batch, loss
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of one training run.
@@ -294,9 +307,7 @@ def _train(model_name: str, model_kwargs: dict[str, Any], data: Dataset, cfg: Tr
                         reg, logs = out if isinstance(out, tuple) else (out, {})
                         loss = ce + reg
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"{model_name}: loss is {loss.item()} in epoch {epoch + 1}, batch {i + 1};"
-                        " lower lr or set clip")
+                    raise TrainingDiverged(model_name, epoch + 1, i + 1, loss.item())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.clip is not None:

@@ -81,6 +81,45 @@ def test_seeds_and_hoffman_match(tiny):
     assert any(not torch.equal(w0[k], w1[k]) for k in w0)
 
 
+def test_a_diverged_seed_is_reported_and_left_out(tiny, monkeypatch):
+    """A run whose loss turns non-finite is a finding: recorded, excluded, never retuned."""
+    from analysis import train
+
+    cfg, mnist = tiny["cfg"], tiny["data"].mnist
+    real_fit, calls = train.fit, []
+
+    def fit(*args, desc="", **kw):
+        calls.append(desc)
+        if desc == f"regularised seed {cfg.seed}":
+            raise train.TrainingDiverged("cnn_small", 2, 7, float("nan"))
+        return real_fit(*args, desc=desc, **kw)
+
+    monkeypatch.setattr(train, "fit", fit)
+    runs = ex.train_models(cfg, mnist, torch.device("cpu"))
+    assert list(runs.by_seed) == [cfg.seed + 1]  # the diverged seed is out of every verdict
+    assert runs.seed == cfg.seed + 1 and runs.n_seeds == 2
+    assert runs.runs["vanilla"] is runs.by_seed[cfg.seed + 1]["vanilla"]
+    assert [str(d) for d in runs.diverged] == [f"regularised seed {cfg.seed} (epoch 2, batch 7)"]
+    assert runs.divergence_note().startswith("1 of 2 training seeds diverged")
+    # the grid runs train on the headline seed, with the chapter's settings unchanged
+    assert f"hoffman {cfg.hoffman_lams[0]:g}" in calls
+    ev = ex.evaluate_all(cfg, runs, mnist)
+    assert list(ev["by_seed"]) == [cfg.seed + 1]
+    assert ex.table1_evidence(cfg, ev["by_seed"]).gain_pts[0].n_seeds == 1
+
+
+def test_every_seed_diverged_is_a_clear_error(tiny, monkeypatch):
+    from analysis import train
+
+    def fit(*args, desc="", **kw):
+        raise train.TrainingDiverged("cnn_small", 1, 1, float("inf"))
+
+    monkeypatch.setattr(train, "fit", fit)
+    with pytest.raises(RuntimeError, match="every training seed diverged"):
+        ex.train_models(tiny["cfg"], tiny["data"].mnist, torch.device("cpu"))
+    assert tiny["runs"].divergence_note() == ""
+
+
 def test_evaluation_outcomes_are_per_point_and_monotone(tiny):
     cfg, ev = tiny["cfg"], tiny["ev"]
     van = ev["evals"]["vanilla"]

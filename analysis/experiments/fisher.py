@@ -261,47 +261,97 @@ def _train_config(cfg, seed: int) -> train.TrainConfig:
                              optimizer="sgd", momentum=0.0, seed=seed)
 
 
+@dataclass(frozen=True)
+class Divergence:
+    """A training run whose loss became non-finite (left out of every table and verdict).
+
+    Attributes: run (its description, e.g. ``"regularised seed 1"``), seed, epoch and batch
+    (1-based) of the first non-finite loss."""
+
+    run: str
+    seed: int
+    epoch: int
+    batch: int
+
+    def __str__(self) -> str:
+        return f"{self.run} (epoch {self.epoch}, batch {self.batch})"
+
+
 @dataclass
 class MnistRuns:
     """The trained MNIST models.
 
     Attributes:
-        runs: seed-``cfg.seed`` models by name: ``"vanilla"``, ``"regularised"``,
-            ``"reg η_max=…"`` per ``eta_max_grid``, and ``"Hoffman"`` (the matched λ, set by
-            :func:`match_hoffman`).
-        hoffman: λ -> run (seed ``cfg.seed``), the grid the match picks from.
-        by_seed: seed -> ``{"vanilla", "regularised"}`` runs (the first seed is ``cfg.seed``).
+        runs: the headline seed's models by name: ``"vanilla"``, ``"regularised"``,
+            ``"reg η_max=…"`` per ``eta_max_grid`` (those that did not diverge), and
+            ``"Hoffman"`` (the matched λ, set by :func:`match_hoffman`).
+        hoffman: λ -> run (headline seed), the grid the match picks from (diverged λ left out).
+        by_seed: seed -> ``{"vanilla", "regularised"}`` runs, only the seeds whose two runs both
+            finished (the first is the headline seed).
+        diverged: every run whose loss became non-finite, in training order.
+        seed: the headline seed: ``cfg.seed``, or the first seed after it whose vanilla and
+            regularised runs both finished.
+        n_seeds: the seeds trained (``cfg.n_seeds``), diverged ones included.
     """
 
     runs: dict[str, train.TrainResult]
     hoffman: dict[float, train.TrainResult]
     by_seed: dict[int, dict[str, train.TrainResult]] = field(default_factory=dict)
+    diverged: list[Divergence] = field(default_factory=list)
+    seed: int = 0
+    n_seeds: int = 1
+
+    def divergence_note(self) -> str:
+        """``"k of n seeds diverged …"`` for the multi-seed verdicts ('' when none did)."""
+        lost = [d for d in self.diverged if d.run.startswith(("vanilla", "regularised"))]
+        if not lost:
+            return ""
+        k = len({d.seed for d in lost})
+        return (f"{k} of {self.n_seeds} training seeds diverged and are left out: "
+                + "; ".join(map(str, lost)))
 
 
 def train_models(cfg, mnist: data.Dataset, device) -> MnistRuns:
     """Train (or load from the cache) every MNIST model of the chapter.
 
     Plain SGD, lr ``cfg.lr``, batch ``cfg.batch_size``; vanilla and regularised for every seed of
-    :func:`seeds`; the η sensitivity and the Hoffman λ grid for ``cfg.seed`` only.
+    :func:`seeds`; the η sensitivity and the Hoffman λ grid for the headline seed only. A run
+    whose loss becomes non-finite (:class:`analysis.train.TrainingDiverged`) is recorded in
+    ``diverged`` and left out, never retried with other settings; a seed counts only if both its
+    runs finished. Raises ``RuntimeError`` if no seed does, or every Hoffman λ diverges.
     """
     n = len(mnist.y_train)
+    diverged: list[Divergence] = []
 
-    def fit(seed: int, reg, desc: str) -> train.TrainResult:
+    def fit(seed: int, reg, desc: str) -> train.TrainResult | None:
         # accuracies after the last epoch only: no figure shows them per epoch (evaluation is
         # deterministic, so the weights are those of a run that evaluates every epoch)
-        return train.fit("cnn_small", CNN_KW, mnist, _train_config(cfg, seed), regularizer=reg,
-                         device=device, desc=desc, eval_every_epoch=False)
+        try:
+            return train.fit("cnn_small", CNN_KW, mnist, _train_config(cfg, seed),
+                             regularizer=reg, device=device, desc=desc, eval_every_epoch=False)
+        except train.TrainingDiverged as err:
+            diverged.append(Divergence(desc, seed, err.epoch, err.batch))
+            return None
 
-    by_seed = {s: {"vanilla": fit(s, None, f"vanilla seed {s}"),
-                   "regularised": fit(s, fisher_regularizer(cfg, n, seed=s),
-                                      f"regularised seed {s}")} for s in seeds(cfg)}
-    runs = dict(by_seed[cfg.seed])
+    by_seed = {}
+    for s in seeds(cfg):
+        pair = {"vanilla": fit(s, None, f"vanilla seed {s}"),
+                "regularised": fit(s, fisher_regularizer(cfg, n, seed=s), f"regularised seed {s}")}
+        if all(r is not None for r in pair.values()):
+            by_seed[s] = pair
+    if not by_seed:
+        raise RuntimeError("every training seed diverged: " + "; ".join(map(str, diverged)))
+    head = next(iter(by_seed))
+    runs = dict(by_seed[head])
     for em in cfg.eta_max_grid:
-        runs[f"reg η_max={em:g}"] = fit(cfg.seed, fisher_regularizer(cfg, n, eta_max=em),
-                                        f"reg eta_max {em:g}")
-    hoff = {lam: fit(cfg.seed, JacobianRegularizer(lam), f"hoffman {lam:g}")
-            for lam in cfg.hoffman_lams}
-    return MnistRuns(runs, hoff, by_seed)
+        r = fit(head, fisher_regularizer(cfg, n, eta_max=em, seed=head), f"reg eta_max {em:g}")
+        if r is not None:
+            runs[f"reg η_max={em:g}"] = r
+    hoff = {lam: fit(head, JacobianRegularizer(lam), f"hoffman {lam:g}") for lam in cfg.hoffman_lams}
+    hoff = {lam: r for lam, r in hoff.items() if r is not None}
+    if not hoff:
+        raise RuntimeError("every Hoffman λ diverged: " + "; ".join(map(str, diverged)))
+    return MnistRuns(runs, hoff, by_seed, diverged, head, len(seeds(cfg)))
 
 
 @dataclass
@@ -410,9 +460,9 @@ def evaluate_all(cfg, runs: MnistRuns, mnist: data.Dataset) -> dict[str, Any]:
         t0 = time.perf_counter()
         evals[name] = evaluate(cfg, run.model, mnist, full=not name.startswith("reg η_max"))
         secs[name] = time.perf_counter() - t0
-    by_seed = {cfg.seed: {k: evals[k] for k in ("vanilla", "regularised")}}
+    by_seed = {runs.seed: {k: evals[k] for k in ("vanilla", "regularised")}}
     for s, pair in runs.by_seed.items():
-        if s != cfg.seed:
+        if s != runs.seed:
             t0 = time.perf_counter()
             by_seed[s] = {k: evaluate(cfg, r.model, mnist, full=False, geometry=False)
                           for k, r in pair.items()}
