@@ -232,7 +232,9 @@ def prepare_for_book(nb, params: dict[str, Any]):
 
     The ``parameters`` cell and papermill's ``injected-parameters`` cell get the tag
     ``remove-cell`` (Jupyter Book drops them from the page), and one markdown cell,
-    :func:`parameters_markdown`, takes their place. pandas tables with a RangeIndex get the
+    :func:`parameters_markdown`, takes their place. Every other code cell gets ``hide-input``
+    (the page reads as text, figures and tables, the code a click away), so that no notebook
+    source repeats the tag. pandas tables with a RangeIndex get the
     class ``hide-index``. A figure shown twice in one cell (the same image bytes) is shown once
     (:func:`_drop_repeated_images`). Idempotent; modifies ``nb`` in place and returns it.
 
@@ -253,6 +255,8 @@ def prepare_for_book(nb, params: dict[str, Any]):
                 defaults = _cell_defaults(cell.source)
             if "remove-cell" not in tags:
                 tags.append("remove-cell")
+        elif cell.cell_type == "code" and not {"remove-cell", "remove-input", "hide-input"} & set(tags):
+            tags.append("hide-input")
         if cell.cell_type == "code":
             cell.outputs = _drop_repeated_images(cell.get("outputs", []))
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:

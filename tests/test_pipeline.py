@@ -219,6 +219,20 @@ def test_prepare_for_book_shows_the_parameters_once():
     assert len(removed) == 2 and nb.cells.index(shows[0]) == 1  # where the parameters were
 
 
+def test_prepare_for_book_collapses_every_code_cell_but_the_parameters():
+    nb = run.prepare_for_book(_executed_demo(), {"profile": "full"})
+    nb = run.prepare_for_book(nb, {"profile": "full"})  # idempotent
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata["tags"]
+        if {"parameters", "injected-parameters"} & set(tags):
+            assert "hide-input" not in tags and "remove-cell" in tags
+        else:
+            assert tags.count("hide-input") == 1
+    assert run.book_warnings(nb) == []
+
+
 def test_prepare_for_book_hides_only_a_range_index():
     nb = run.prepare_for_book(_executed_demo(), {})
     plain, keyed = (c.outputs[0]["data"]["text/html"] for c in nb.cells[-2:])

@@ -83,3 +83,17 @@ def test_distance_survival_is_the_fraction_above_each_radius():
     assert ys[0] == 0.75
     assert ys[list(xs).index(1.0)] == 0.5 and ys[list(xs).index(2.0)] == 0.25
     plt.close(fig)
+
+
+def test_to_book_glues_and_closes_the_figure(monkeypatch):
+    import matplotlib.pyplot as plt
+    import myst_nb
+
+    from analysis import plots
+
+    seen = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, obj, display: seen.append((name, obj, display)))
+    fig, ax = plt.subplots()
+    assert plots.to_book("fig-00-x", fig) is fig
+    assert seen == [("fig-00-x", fig, False)]
+    assert fig.number not in plt.get_fignums()  # closed: the book shows it once, where captioned

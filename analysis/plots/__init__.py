@@ -33,6 +33,20 @@ STYLE = {
 }
 
 
+def to_book(name: str, fig: Figure) -> Figure:
+    """Hand ``fig`` to the book under ``name`` and close it (no second inline image).
+
+    The chapter's text places and captions it with a MyST-NB ``{glue:figure} <name>`` block
+    carrying ``:name: <name>``, so the caption (numbered by Sphinx) sits in the narrative and
+    ``{numref}`` can cite it. Returns ``fig`` for tests and further use.
+    """
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)
+    return fig
+
+
 def use_style() -> None:
     """Apply the house style to matplotlib's global settings."""
     plt.rcParams.update(STYLE)
