@@ -35,7 +35,7 @@ SCHEMA = {
     "lam_hr": Param(0.01, 0.01, kind=float, low=0.0,
                     help="λ_HR, our convention (the document's λ = 10·λ_HR)"),
     "n_eval": Param(128, 1000, paper=10000, kind=int, low=8, help="test images attacked by PGD (Fig 10)"),
-    "eps_255": Param([2, 8, 16, 30], [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30],
+    "eps_255": Param([2, 8, 16, 30], [1, 2, 4, 6, 8, 12, 16, 20, 25, 30],
                      paper=list(range(1, 31)), kind=list, low=0, high=255, help="L∞ PGD radii in 1/255 units"),
     "pgd_steps": Param(10, 30, kind=int, low=1, help="PGD iterations (the document: 30)"),
     "n_curv": Param(8, 100, kind=int, low=2, help="test points of the curvature analysis"),

@@ -44,7 +44,7 @@ SCHEMA = {
     "lrn_variants": Param(["pool1"], ["pool1", "pool2", "both"], kind=list,
                           choices=("pool1", "pool2", "both"), help="LeNet-LRN variants"),
     "fgs_steps": Param(14, 25, kind=int, low=1, help="FGS bisection steps (ε ≤ 100/255)"),
-    "n_strong": Param(20, 150, paper=1000, kind=int, low=0, help="test images attacked by the strong attacks"),
+    "n_strong": Param(20, 100, paper=1000, kind=int, low=0, help="test images attacked by the strong attacks"),
     "strong_attacks": Param(["deepfool"], ["deepfool", "pgd_l2", "cw"], kind=list,
                             choices=("deepfool", "pgd_l2", "cw", "lbfgs", "fgv"),
                             help="strong minimum-norm attacks (analysis.attacks.min_norm)"),

@@ -77,6 +77,11 @@ SCHEMA = {
     "fashion_targets": Param([5, 8], [5, 8, 0], kind=list, low=0, high=9,
                              help="target classes (5 Sandal, 8 Bag, 0 T-shirt)"),
     "fashion_samples": Param(32, 64, paper=100, kind=int, low=10, help="Monte Carlo N (Table 2, Fig 12)"),
+    "fade_sigmas": Param(20, 20, paper=50, kind=int, low=3,
+                         help="σ values in (0, 2] around the Fashion adversarials (Fig 17)"),
+    "fade_samples": Param(100, 100, paper=500, kind=int, low=10,
+                          help="samples per σ around the Fashion adversarials (Fig 17; the "
+                               "CNN forwards set its cost: 2 nets × points × σ × samples)"),
     "segment_points": Param(9, 21, kind=int, low=3, help="τ values on the segment (Figs 12, 18)"),
     "segment_gammas": Param([0.7], [0.5, 0.6, 0.7, 0.8, 0.9], kind=list, low=0.01, high=0.99,
                             help="γ values of Fig 18"),
