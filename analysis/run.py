@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import re
 import shutil
@@ -333,6 +334,55 @@ def timings_log() -> Path:
     return Path(os.environ.get("ANALYSIS_TIMINGS", REPO / ".cache" / "timings.tsv"))
 
 
+def _size(v: Any) -> float:
+    return float(len(v)) if isinstance(v, (list, tuple)) else float(v)
+
+
+def estimate_seconds(chapter: str, params: dict[str, Any], log: Path | None = None
+                     ) -> tuple[float, str] | None:
+    """A rough cost of running ``chapter`` with ``params``, from this machine's run log.
+
+    The base is the latest logged run of the chapter with a plain profile (no overrides),
+    preferring the same profile. The chapter's profile module names its ``COST_DRIVERS``: the
+    parameters its time is taken to grow with, as a product (training set × epochs × seeds, the
+    term that dominates at paper scale; it ignores fixed costs, so it overestimates small runs
+    and is a rough guide, not a budget). Returns ``(seconds, how it was estimated)`` or None when
+    there is no base run or no drivers.
+    """
+    import importlib
+
+    from analysis import config
+
+    drivers = getattr(importlib.import_module(f"analysis.profiles.{chapter}"), "COST_DRIVERS", ())
+    log = timings_log() if log is None else log
+    if not drivers or not log.exists():
+        return None
+    target = params.get("profile", "full")
+    base: dict[str, tuple[str, float]] = {}
+    for line in log.read_text().splitlines():
+        f = line.split("\t")
+        if len(f) < 4 or f[1] != chapter:
+            continue
+        try:
+            p = ast.literal_eval(f[3])
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(p, dict) and set(p) == {"profile"}:
+            base[p["profile"]] = (f[0][:10], float(f[2]))
+    prof = target if target in base else next((q for q in ("full", "smoke") if q in base), None)
+    if prof is None:
+        return None
+    schema = config.schema_for(chapter)
+    have = config.validate(schema, prof, {}, chapter=chapter)
+    want = config.validate(schema, target, {k: v for k, v in params.items() if k != "profile"},
+                           chapter=chapter)
+    ratio = math.prod(_size(want[d]) / _size(have[d]) for d in drivers)
+    date, secs = base[prof]
+    how = (f"the {prof} run of {date} ({secs / 60:.1f} min) × {ratio:.3g}, time taken to grow "
+           f"with {' × '.join(drivers)}")
+    return secs * ratio, how
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--deps"]:
         if len(argv) != 3:
@@ -369,6 +419,10 @@ def main(argv: list[str]) -> int:
         partial = tmp / "out.ipynb"
         t0 = time.perf_counter()
         print(f"executing {src} -> {out} with {params or 'defaults'}", flush=True)
+        est = estimate_seconds(src.stem, params)
+        if est is not None:
+            print(f"estimated cost on this machine: about {est[0] / 60:.0f} min ({est[1]})",
+                  flush=True)
         try:
             papermill.execute_notebook(str(inp), str(partial), parameters=params,
                                        kernel_name="python3", cwd=str(REPO),

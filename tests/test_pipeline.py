@@ -422,3 +422,20 @@ def test_provenance_lists_parameters():
     table = env.provenance(cfg, data="demo")
     assert table.loc["param n", "value"] == "2" and table.loc["data", "value"] == "demo"
     assert table.loc["torch", "value"] == torch.__version__
+
+
+def test_estimate_seconds_scales_the_last_plain_run_by_the_cost_drivers(tmp_path):
+    log = tmp_path / "timings.tsv"
+    log.write_text("2026-01-01T00:00:00+00:00\t03_peck_bounds\t600.0\t{'profile': 'full'}\t900\n"
+                   "2026-01-02T00:00:00+00:00\t03_peck_bounds\t60.0\t{'profile': 'full', "
+                   "'n_seeds': 1}\t900\n"  # not a plain run: never a base
+                   "2026-01-03T00:00:00+00:00\t00_toolkit\t10.0\t{'profile': 'full'}\t900\n")
+    secs, how = run.estimate_seconds("03_peck_bounds", {"profile": "full"}, log)
+    assert secs == pytest.approx(600.0) and "full run of 2026-01-01" in how
+    # the paper profile: 60 000 / 4 000 images × 11 / 10 epochs × 3 / 3 seeds
+    secs, _ = run.estimate_seconds("03_peck_bounds", {"profile": "paper"}, log)
+    assert secs == pytest.approx(600.0 * 15 * 1.1)
+    secs, _ = run.estimate_seconds("03_peck_bounds", {"profile": "full", "n_seeds": 1}, log)
+    assert secs == pytest.approx(200.0)
+    assert run.estimate_seconds("01_warwick_rnn", {"profile": "full"}, log) is None  # no base
+    assert run.estimate_seconds("03_peck_bounds", {}, tmp_path / "missing.tsv") is None

@@ -44,3 +44,7 @@ SCHEMA = {
                     [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
                     kind=list, low=0.0, help="L2 radii of the PGD curves (pixels)"),
 }
+
+# What the chapter's time is taken to grow with (a product; analysis.run's rough estimate of a
+# run's cost from the last logged run of this chapter on the machine).
+COST_DRIVERS = ('epochs', 'n_attack')

@@ -57,3 +57,7 @@ SCHEMA = {
     "rmt_s": Param([0.0, 0.1, 0.5, 1.0], [0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0], kind=list,
                    low=0.0, help="semicircle variances s = ε|log α| of Fig 9"),
 }
+
+# What the chapter's time is taken to grow with (a product; analysis.run's rough estimate of a
+# run's cost from the last logged run of this chapter on the machine).
+COST_DRIVERS = ('n_train',)

@@ -65,3 +65,7 @@ SCHEMA = {
                           help="interleaved repeats of the step timing (the interval is over "
                                "repeats)"),
 }
+
+# What the chapter's time is taken to grow with (a product; analysis.run's rough estimate of a
+# run's cost from the last logged run of this chapter on the machine).
+COST_DRIVERS = ('n_train', 'epochs')

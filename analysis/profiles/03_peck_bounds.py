@@ -53,3 +53,7 @@ SCHEMA = {
                        help="Fashion-MNIST training images of NIN-lite"),
     "nin_epochs": Param(4, 3, kind=int, low=1, help="NIN-lite epochs (Adam 3e-3, batch 32)"),
 }
+
+# What the chapter's time is taken to grow with (a product; analysis.run's rough estimate of a
+# run's cost from the last logged run of this chapter on the machine).
+COST_DRIVERS = ('mnist_train', 'lenet_epochs', 'n_seeds')

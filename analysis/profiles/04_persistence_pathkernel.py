@@ -110,3 +110,7 @@ SCHEMA = {
     "probe_samples": Param(100, 1000, kind=int, low=10, help="samples of the MNIST SVD probe"),
     "probe_sigma": Param(0.05, 0.05, kind=float, positive=True, help="σ of the MNIST probe"),
 }
+
+# What the chapter's time is taken to grow with (a product; analysis.run's rough estimate of a
+# run's cost from the last logged run of this chapter on the machine).
+COST_DRIVERS = ('table1_points', 'table1_samples')

@@ -71,3 +71,7 @@ SCHEMA = {
                            help="batch size at which plain, CH and the literal Alg. 1 are timed "
                                 "at the document's width (no scaling; 128 = the claim's batch)"),
 }
+
+# What the chapter's time is taken to grow with (a product; analysis.run's rough estimate of a
+# run's cost from the last logged run of this chapter on the machine).
+COST_DRIVERS = ('mnist_n_train', 'ch_classes', 'width')
