@@ -97,6 +97,17 @@ def test_mnist_from_idx_folder(tmp_path, gz):
     assert torch.equal(ds.y_test, torch.arange(10))
 
 
+def test_a_standin_folder_loads_unverified_and_says_so(tmp_path):
+    _write_idx_folder(tmp_path / "idx")
+    with pytest.raises(ValueError, match="not the official file"):
+        data.load("mnist", tmp_path / "idx")  # checked by default: not MNIST's files
+    ds = data.load("mnist", f"{data.STANDIN}{tmp_path / 'idx'}")
+    assert "stand-in" in ds.note and "stand-in" in ds.describe()
+    assert ds.source == str((tmp_path / "idx").resolve())
+    assert torch.equal(ds.y_test, torch.arange(10))
+    assert data.load("mnist", tmp_path / "idx", verify=False).note == ""
+
+
 def test_idx_folder_missing_file(tmp_path):
     _write_idx_folder(tmp_path / "idx")
     (tmp_path / "idx" / "t10k-labels-idx1-ubyte.gz").unlink()
