@@ -6,7 +6,8 @@ the shared driver), :mod:`~analysis.attacks.gradient` (FGSM, BIM, PGD, MI-FGSM, 
 robust accuracy), :mod:`~analysis.attacks.minimal` (fast-gradient line searches, DeepFool,
 C&W-L2, refinement, minimal-norm search), :mod:`~analysis.attacks.lbfgs` (Szegedy's L-BFGS)
 and :mod:`~analysis.attacks.unit_tests` (attack unit tests with a guaranteed adversarial).
-Every public name (and the private helpers other modules use) is importable from here.
+Every public name is importable from here (``attacks.pgd``, ``attacks.min_norm``, ...); the
+private helpers (``_run``, ``_pgd_core``, ...) are imported from the module that defines them.
 
 Conventions shared by every attack:
 
@@ -30,38 +31,8 @@ Conventions shared by every attack:
 
 from __future__ import annotations
 
-from analysis.attacks.core import (  # noqa: F401 - private helpers re-exported for callers
-    AttackResult,
-    Box,
-    MinNormResult,
-    _attack_mode,
-    _box_tensors,
-    _bview,
-    _check_keep,
-    _check_norm,
-    _check_target,
-    _clip,
-    _concat,
-    _finish,
-    _flat,
-    _fmt,
-    _l2,
-    _loss,
-    _model_dtype_device,
-    _per_sample,
-    _prep,
-    _run,
-    _target_tag,
-    check_result,
-    margin,
-    predict,
-)
-from analysis.attacks.gradient import (  # noqa: F401
-    _objective,
-    _pgd_core,
-    _project,
-    _random_init,
-    _score,
+from analysis.attacks.core import AttackResult, Box, MinNormResult, check_result, margin, predict
+from analysis.attacks.gradient import (
     bim,
     fgsm,
     mifgsm,
@@ -70,21 +41,12 @@ from analysis.attacks.gradient import (  # noqa: F401
     robust_accuracy,
     robust_outcomes,
 )
-from analysis.attacks.lbfgs import _lbfgs_core, lbfgs  # noqa: F401
-from analysis.attacks.minimal import (  # noqa: F401
-    _cw_core,
-    _deepfool_core,
-    _fgm_bisection_core,
-    _pgd_l2_bisection,
-    cw_l2,
-    deepfool,
-    fgm_bisection,
-    min_norm,
-    refine,
-)
+from analysis.attacks.lbfgs import lbfgs
+from analysis.attacks.minimal import cw_l2, deepfool, fgm_bisection, min_norm, refine
 
 __all__ = [
     "AttackResult",
+    "Box",
     "check_result",
     "MinNormResult",
     "fgsm",

@@ -138,6 +138,32 @@ def _pgd_core(model: Any, x: Tensor, y: Tensor, *, eps: Tensor, step_size: Tenso
     return best
 
 
+def _attack_args(y: Tensor, eps: float | Tensor, step_size: float | Tensor, target: Any, *,
+                 norm: str = "linf", keep: str = "last", **extra: Any
+                 ) -> tuple[str, dict[str, Any]]:
+    """The argument checks every gradient attack shares (``norm``, ``keep``, ``target``), and
+    the per-sample arguments of :func:`_pgd_core`: ``eps``, ``step_size``, then ``extra``, and
+    ``target`` when one is given.
+
+    Returns:
+        ``(norm, per_sample)``: the checked norm (lower case) and those arguments.
+    """
+    norm = _check_norm(norm)
+    _check_keep(keep)
+    _check_target(target, y)
+    per_sample = {"eps": eps, "step_size": step_size, **extra}
+    if target is not None:
+        per_sample["target"] = target
+    return norm, per_sample
+
+
+def _default_step(eps: float | Tensor, step_size: float | Tensor | None, steps: int,
+                  factor: float = 1.0) -> float | Tensor:
+    """``step_size``, or ``factor · eps / steps`` (float64) when it is None."""
+    if step_size is not None:
+        return step_size
+    return factor * torch.as_tensor(eps, dtype=torch.float64) / steps
+
 
 def fgsm(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, norm: str = "linf", *,
          loss: str = "ce", target: int | Tensor | None = None, attack_all: bool = False,
@@ -158,11 +184,7 @@ def fgsm(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, norm: str = "lin
         :class:`AttackResult` (the stepped point, successful or not). Targeted attacks add
         ``info["target"]`` and ``info["target_hit"]``; ``success`` stays untargeted.
     """
-    norm = _check_norm(norm)
-    _check_target(target, y)
-    ps = {"eps": eps, "step_size": eps}
-    if target is not None:
-        ps["target"] = target
+    norm, ps = _attack_args(y, eps, eps, target, norm=norm)
     return _run(_pgd_core, model, x, y, name=f"fgsm_{norm}(eps={_fmt(eps)}{_target_tag(target)})",
                 box=box, attack_all=attack_all,
                 batch_size=batch_size, per_sample=ps, norm=norm, steps=1, restarts=1,
@@ -184,14 +206,8 @@ def bim(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, steps: int = 10,
     Returns:
         :class:`AttackResult`.
     """
-    norm = _check_norm(norm)
-    _check_keep(keep)
-    _check_target(target, y)
-    if step_size is None:
-        step_size = torch.as_tensor(eps, dtype=torch.float64) / steps
-    ps = {"eps": eps, "step_size": step_size}
-    if target is not None:
-        ps["target"] = target
+    norm, ps = _attack_args(y, eps, _default_step(eps, step_size, steps), target, norm=norm,
+                            keep=keep)
     return _run(_pgd_core, model, x, y, name=f"bim_{norm}(eps={_fmt(eps)}{_target_tag(target)})",
                 box=box, attack_all=attack_all,
                 batch_size=batch_size, per_sample=ps, norm=norm, steps=steps,
@@ -233,14 +249,8 @@ def pgd(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, norm: str = "linf
     Returns:
         :class:`AttackResult`.
     """
-    norm = _check_norm(norm)
-    _check_keep(keep)
-    _check_target(target, y)
-    if step_size is None:
-        step_size = 2.5 * torch.as_tensor(eps, dtype=torch.float64) / max(1, steps)
-    ps = {"eps": eps, "step_size": step_size}
-    if target is not None:
-        ps["target"] = target
+    norm, ps = _attack_args(y, eps, _default_step(eps, step_size, max(1, steps), 2.5), target,
+                            norm=norm, keep=keep)
     return _run(_pgd_core, model, x, y, name=f"pgd_{norm}(eps={_fmt(eps)}{_target_tag(target)})",
                 box=box, attack_all=attack_all,
                 batch_size=batch_size, per_sample=ps, seed=seed, norm=norm,
@@ -259,14 +269,8 @@ def mifgsm(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, steps: int = 1
     Returns:
         :class:`AttackResult`.
     """
-    norm = _check_norm(norm)
-    _check_keep(keep)
-    _check_target(target, y)
-    if step_size is None:
-        step_size = torch.as_tensor(eps, dtype=torch.float64) / steps
-    ps = {"eps": eps, "step_size": step_size}
-    if target is not None:
-        ps["target"] = target
+    norm, ps = _attack_args(y, eps, _default_step(eps, step_size, steps), target, norm=norm,
+                            keep=keep)
     return _run(_pgd_core, model, x, y,
                 name=f"mifgsm_{norm}(eps={_fmt(eps)}{_target_tag(target)})", box=box,
                 attack_all=attack_all,
@@ -285,12 +289,8 @@ def rfgsm(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, alpha: float | 
     Returns:
         :class:`AttackResult`.
     """
-    _check_keep(keep)
-    _check_target(target, y)
-    ps = {"eps": eps, "step_size": torch.as_tensor(eps, dtype=torch.float64)
-          - torch.as_tensor(alpha, dtype=torch.float64), "rand_step": alpha}
-    if target is not None:
-        ps["target"] = target
+    eps64, alpha64 = (torch.as_tensor(v, dtype=torch.float64) for v in (eps, alpha))
+    _, ps = _attack_args(y, eps, eps64 - alpha64, target, keep=keep, rand_step=alpha)
     return _run(_pgd_core, model, x, y,
                 name=f"rfgsm(eps={_fmt(eps)},alpha={_fmt(alpha)}{_target_tag(target)})",
                 box=box, attack_all=attack_all,

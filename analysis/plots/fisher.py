@@ -293,3 +293,18 @@ def plot_per_class(table: Mapping[str, Sequence[float]], ylabel: str, title: str
     ax.set(xlabel="predicted class", ylabel=ylabel, title=title)
     ax.legend()
     return fig
+
+
+def plot_pole_class(medians: Mapping[str, object], top_class: Mapping[str, int]) -> Figure:
+    """Median α (eq. 15) by predicted class, one bar series per model (log scale); the title
+    names the class with the largest median α per model.
+
+    Args:
+        medians: model -> per-class medians indexed by class 0-9 with an ``alpha`` column
+            (``PoleClass.medians`` of :mod:`analysis.experiments.fisher`).
+        top_class: model -> the class with the largest median α.
+    """
+    largest = ", ".join(f"class {c} ({m})" for m, c in top_class.items())
+    return plot_per_class({f"{k}: median α": m["alpha"].to_numpy() for k, m in medians.items()},
+                          "median α (eq. 15)", title="median α by predicted class; largest: "
+                          + largest)
