@@ -1,4 +1,5 @@
-"""Chapter 01's experiment functions at tiny sizes, and the chapter notebook's shape (issues 12-13)."""
+"""Chapter 01's experiment functions and tables at tiny sizes (the notebook's shape is
+``tests/test_notebook_shape.py``'s)."""
 
 from __future__ import annotations
 
@@ -9,46 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from analysis import claims, data
+from analysis import claims, data, report
 from analysis.experiments import warwick
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_warwick_rnn.md"
-_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
-
-
-def _cells() -> list[str]:
-    return _CELL.findall(NOTEBOOK.read_text())
-
-
-def _code_lines(cell: str) -> list[str]:
-    """Code lines of a cell: no cell options (``:tags:`` or a ``---`` YAML block), no blanks,
-    no comments."""
-    lines = cell.splitlines()
-    if lines and lines[0].strip() == "---":
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
-        lines = lines[end + 1:]
-    return [ln for ln in lines if ln.strip() and not ln.lstrip().startswith((":", "#"))]
-
-
-def test_notebook_types_no_status():
-    assert claims.find_typed_statuses(NOTEBOOK.read_text()) == []
-
-
-def test_notebook_is_thin():
-    counts = [len(_code_lines(c)) for c in _cells()]
-    assert sum(counts) <= 200, sum(counts)
-    assert max(counts) <= 25, counts
-
-
-def test_every_figure_cell_has_a_name_and_a_caption():
-    cells = [c for c in _cells() if "wplots.plot_" in c]
-    assert len(cells) >= 8
-    for c in cells:
-        assert re.search(r"^\s+name: fig-01-[\w-]+$", c, re.M), c[:200]
-        assert re.search(r"^\s+caption: \|\n\s+\S", c, re.M), c[:200]
-        assert "hide-input" in c
-    for c in _cells():  # every cell but the parameters cell is collapsed
-        assert "hide-input" in c or ":tags: [parameters]" in c, c[:120]
 
 
 def test_math_results_at_tiny_size():
@@ -69,6 +34,34 @@ def test_math_results_at_tiny_size():
     est = warwick.hessian_estimator_check(draws=4000)
     assert abs(est.corrected.mean() / est.exact - 1) < 0.1
     assert np.allclose(est.document * est.num_classes, est.corrected)
+    # the tables show these results, rounded to 3 significant figures, in their order
+    assert list(warwick.spectra_table(spectra)["ours"]) == [report.sig3(spectra.ks_wigner),
+                                                           report.sig3(spectra.ks_wishart)]
+    ratios = warwick.fig6_ratio_table(fig6)
+    assert list(ratios.columns) == ["bound", "ratio at ν=0.01", "ratio at ν=1000"]
+    assert list(ratios.iloc[0, 1:]) == [report.sig3(fig6.ratio_lower[0]),
+                                        report.sig3(fig6.ratio_lower[-1])]
+    lt = warwick.lemma_table(lemma)
+    assert len(lt) == 4 and list(lt["MC 2-plane"]) == [report.sig3(v) for v in lemma.random_plane]
+    ft = warwick.fig9_table(fig9)
+    assert list(ft["mass < 0"]) == [report.sig3(round(r["mass below 0"], 4)) for r in fig9.rows]
+
+
+def test_density_checks_integrate_to_one():
+    dens = warwick.density_checks()
+    assert abs(dens.semicircle_mass - 1) < 1e-8 and abs(dens.mp_mass - 1) < 1e-6
+    assert dens.semicircle_cdf_error < 1e-8 and dens.mp_cdf_error < 1e-6
+
+
+def test_rho_star_table_the_corrected_bound_holds_at_rho_star():
+    rows = warwick.rho_star_table(kappa=0.25, r=0.5)
+    assert list(zip(rows["m"], rows["p"], strict=True)) == [
+        ("10", "0.500"), ("1.00e+03", "0.500"), ("10", "0.100"), ("1.00e+03", "0.100")]
+    raw = [(float(warwick.pb.bound_keep(rs, m, 0.25)),
+            float(warwick.pb.sphere_survival_exact(rs * 0.5, m)))
+           for p in (0.5, 0.1) for m in (10, 1000) for rs in [warwick.pb.rho_star(p, m, 0.25)]]
+    assert all(keep <= bound + 1e-12 for bound, keep in raw)  # B bounds P(label kept)
+    assert list(rows["B(ρ̃*)"]) == [report.sig3(b) for b, _ in raw]
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +105,35 @@ def test_models_outcomes_and_claims(tiny):
     by_text = {c.text: c for c in cl}
     hr_jr = by_text["Fig 10: HR beats JR against PGD"]
     assert hr_jr.estimate.n_seeds == 2 and hr_jr.rule.rule == "at_least"
+    saved = claims.claims_table(cl, "smoke")
+    shown = warwick.verdict_table(saved, cl)
+    assert "note" not in shown.columns and len(shown) == len(cl)
+    assert list(shown["rule"]) == [f"{c.rule.rule} ({c.rule.tolerance})" for c in cl]
+    assert str(shown["n_seeds"].dtype) == "Int64"
+
+
+def test_tables_of_the_trained_models(tiny):
+    ds, trained = tiny
+    x, y = ds.x_test[:4], ds.y_test[:4]
+    clean = warwick.clean_table(trained)
+    assert list(clean["model"]) == list(warwick.MODELS)
+    assert list(clean["min over seeds"]) == [report.sig3(min(trained.clean[k]))
+                                             for k in warwick.MODELS]
+    pgd = warwick.pgd_outcomes(trained, x, y, eps_255=[4, 16], steps=2)
+    table = warwick.pgd_table(pgd)
+    assert list(table.columns) == ["model", "clean", "ε=4", "ε=16", "AUC"]
+    assert list(table["AUC"]) == [report.sig3(pgd.auc_points[k].mean()) for k in warwick.MODELS]
+    # cached on the nets, the points and the settings: the same call returns the same
+    # outcomes, other points give other outcomes
+    again = warwick.pgd_outcomes(trained, x, y, eps_255=[4, 16], steps=2)
+    assert all(np.array_equal(again.robust[k], pgd.robust[k]) for k in warwick.MODELS)
+    other = warwick.pgd_outcomes(trained, ds.x_test[4:7], ds.y_test[4:7], eps_255=[4, 16],
+                                 steps=2)
+    assert other.n_points == 3
+    targets = warwick.regulariser_targets(trained, x[:2], n_proj=2)
+    tt = warwick.targets_table(targets)
+    assert list(tt.columns) == ["model", "mean ‖J‖_F²", "mean Ĥ (2 proj.)"]
+    slices = warwick.decision_slices(trained, x[:2], radius=4.0, grid=5)
+    st = warwick.slices_table(slices)
+    assert list(st["one-class slices"]) == [str(int((slices.classes[k] == 1).sum()))
+                                            for k in warwick.MODELS]

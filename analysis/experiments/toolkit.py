@@ -153,6 +153,33 @@ def training_table(trained: dict[tuple[str, str], Any]) -> pd.DataFrame:
                          for k, r in trained.items()])
 
 
+def models_of(trained: dict[tuple[str, str], Any], label: str) -> dict[str, torch.nn.Module]:
+    """``{model name: network}`` of the reference models trained on data set ``label``."""
+    return {name: r.model for (lab, name), r in trained.items() if lab == label}
+
+
+def training_curves(trained: dict[tuple[str, str], Any], label: str
+                    ) -> dict[str, tuple[list[int], list[float]]]:
+    """``{model name: (epochs, test accuracy after each)}`` of the models trained on ``label``
+    (those trained with ``eval_every_epoch``)."""
+    return {name: ([h["epoch"] for h in r.history], [h["test_acc"] for h in r.history])
+            for (lab, name), r in trained.items() if lab == label}
+
+
+def first_test_points(d: data.Dataset, n: int, device: str | torch.device) -> tuple[Tensor, Tensor]:
+    """The first ``n`` test images and labels of ``d``, on ``device``."""
+    return d.x_test[:n].to(device), d.y_test[:n].to(device)
+
+
+def correctly_classified(model: torch.nn.Module, d: data.Dataset, n: int,
+                         device: str | torch.device) -> tuple[Tensor, Tensor]:
+    """The first ``n`` test images of ``d`` (and their labels) that ``model`` classifies
+    correctly, on ``device``."""
+    x, y = d.x_test.to(device), d.y_test.to(device)
+    pick = (attacks.predict(model, x) == y).nonzero().squeeze(1)[:n]
+    return x[pick], y[pick]
+
+
 # --------------------------------------------------------------------------- attacks
 
 
@@ -186,6 +213,15 @@ def gallery_table(gallery: dict[str, tuple[attacks.AttackResult, str | None, flo
                          for k, (r, _, _) in gallery.items()])
 
 
+def gallery_panels(model: torch.nn.Module,
+                   gallery: dict[str, tuple[attacks.AttackResult, str | None, float]]
+                   ) -> dict[str, dict[str, Tensor]]:
+    """What :func:`analysis.plots.toolkit.plot_attack_gallery` draws per attack: the adversarial
+    images, the model's prediction on them and the L2 / L∞ norms of the perturbations."""
+    return {k: {"x_adv": r.x_adv, "pred": attacks.predict(model, r.x_adv), "l2": r.norms_l2,
+                "linf": r.norms_linf} for k, (r, _, _) in gallery.items()}
+
+
 def _weights_key(model: torch.nn.Module, x: Tensor, y: Tensor, **params: Any) -> dict[str, Any]:
     return {"weights": model.state_dict(), "x": x, "y": y, **params}
 
@@ -209,6 +245,25 @@ def robust_curves(models: dict[str, torch.nn.Module], x: Tensor, y: Tensor, *,
                 lambda m=m, norm=norm, radii=radii: attacks.robust_accuracy(
                     m, x, y, radii, norm, steps=steps, seed=seed, batch_size=250)))
     return out
+
+
+def robust_table(robust: dict[str, dict[str, np.ndarray]], eps: dict[str, list[float]],
+                 at: dict[str, tuple[float, ...]]) -> pd.DataFrame:
+    """Accuracy under PGD per model at the radii ``at[norm]`` (those of ``eps[norm]`` only).
+
+    Args:
+        robust: :func:`robust_curves` output. eps: its radii per norm. at: radii to show.
+
+    Returns:
+        One row per model, one column ``PGD-<norm> ε=<radius>`` per radius shown.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for norm, radii in eps.items():
+        for name, accs in robust[norm].items():
+            row = rows.setdefault(name, {"model": name})
+            for e in (e for e in radii if e in at.get(norm, ())):
+                row[f"PGD-{norm} ε={e:g}"] = accs[list(radii).index(e)]
+    return report.table(list(rows.values()))
 
 
 def min_norm_distances(models: dict[str, torch.nn.Module], x: Tensor, y: Tensor, *,
@@ -326,6 +381,15 @@ def linear_check_table(check: LinearCheck) -> pd.DataFrame:
                          "min d/d*": float(r.min()), "median d/d*": float(r.median()),
                          "max d/d*": float(r.max())})
     return report.table(rows)
+
+
+def linear_summary(check: LinearCheck) -> pd.DataFrame:
+    """The quantiles 0 / 0.5 / 1 of the closed-form d* (float64) and whether the minimal-norm
+    search without box lands within 1 % of d* on every image."""
+    q = torch.quantile(check.d_star, torch.tensor([0.0, 0.5, 1.0], dtype=check.d_star.dtype))
+    return report.table([{"d* min": q[0], "d* median": q[1], "d* max": q[2],
+                          "min-norm within 1% of d* (no box)":
+                              bool((check.found["none"]["min-norm"] <= 1.01 * check.d_star).all())}])
 
 
 def linear_first_images(check: LinearCheck, n: int = 8) -> pd.DataFrame:

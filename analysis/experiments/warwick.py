@@ -2,8 +2,9 @@
 
 Each function returns a small dataclass with named fields and is cached through
 :func:`analysis.cache.memo` with a key made of the parameters it uses (the trained models through
-:func:`analysis.train.fit`'s own cache); :func:`chapter_claims` turns the results into the
-chapter's claims, each judged by a rule of :mod:`analysis.claims`.
+:func:`analysis.train.fit`'s own cache); the ``*_table`` functions build the tables the
+chapter shows from them, and :func:`chapter_claims` turns them into the chapter's claims, each
+judged by a rule of :mod:`analysis.claims`.
 
 Units: pixels in [0, 1]; distances L2 unless named; ε of PGD in L∞ pixel units (``eps_255`` in
 1/255); times in seconds.
@@ -16,10 +17,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-from analysis import attacks, cache, claims, rmt, stats, train
+from analysis import attacks, cache, claims, report, rmt, stats, train
 from analysis.bounds import curvature as cb
 from analysis.bounds import probabilistic as pb
 from analysis.regularizers import HessianRegularizer, JacobianRegularizer
@@ -36,6 +38,13 @@ KS_FIT = 0.02
 def _memo(name: str, key: dict[str, Any], cls: type, compute) -> Any:
     """``cls(**payload)`` of a cached ``asdict(compute())``."""
     return cls(**cache.memo(f"01_warwick_rnn/{name}", key, lambda: asdict(compute())))
+
+
+def _memo_on_nets(name: str, trained: TrainedRNNs, cls: type, compute, **inputs: Any) -> Any:
+    """:func:`_memo` of a computation on the trained RNNs: keyed by their training settings
+    (``trained.key``) and by ``inputs`` (the points, on the CPU, and the settings it uses)."""
+    key = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+    return _memo(name, {**trained.key, **key}, cls, compute)
 
 
 # ------------------------------------------------------------------------------- Fig 4
@@ -379,8 +388,7 @@ def regulariser_targets(trained: TrainedRNNs, x: torch.Tensor, *, n_proj: int = 
                                .detach().cpu())
         return Targets({k: torch.stack(v).numpy() for k, v in jac.items()},
                        {k: torch.stack(v).numpy() for k, v in hess.items()}, n_proj)
-    key = {**trained.key, "x": x.cpu(), "n_proj": n_proj, "seed": seed}
-    return _memo("targets", key, Targets, compute)
+    return _memo_on_nets("targets", trained, Targets, compute, x=x, n_proj=n_proj, seed=seed)
 
 
 def paired_difference(values: dict, a: str, b: str, seed: int = 0) -> stats.Estimate:
@@ -399,10 +407,10 @@ class PGDOutcomes:
     per-point AUC ``auc_points[name]`` ``(n_seeds, n)`` (mean robustness over ε, trapezoid), and
     the accuracies ``accuracy[name]`` (mean over seeds and points) per radius."""
 
-    eps_255: list
-    robust: dict
-    auc_points: dict
-    accuracy: dict
+    eps_255: list[float]
+    robust: dict[str, np.ndarray]
+    auc_points: dict[str, np.ndarray]
+    accuracy: dict[str, np.ndarray]
     n_points: int
 
 
@@ -423,9 +431,8 @@ def pgd_outcomes(trained: TrainedRNNs, x: torch.Tensor, y: torch.Tensor, *, eps_
             auc = {k: v[:, 1].astype(float) for k, v in robust.items()}
         acc = {k: v.mean(axis=(0, 2)) for k, v in robust.items()}
         return PGDOutcomes(list(eps_255), robust, auc, acc, int(x.shape[0]))
-    key = {**trained.key, "x": x.cpu(), "y": y.cpu(), "eps_255": list(eps_255), "steps": steps,
-           "seed": seed}
-    return _memo("pgd", key, PGDOutcomes, compute)
+    return _memo_on_nets("pgd", trained, PGDOutcomes, compute, x=x, y=y, eps_255=list(eps_255),
+                         steps=steps, seed=seed)
 
 
 # ------------------------------------------------------------------------------- curvature
@@ -438,10 +445,10 @@ class Curvature:
     summary dict per model, ``rq_error[name]`` the largest |Rayleigh quotient − Ritz value|
     relative to max |θ_min| (our Lanczos' invariant)."""
 
-    bound: dict
-    distance: dict
-    rows: list
-    rq_error: dict
+    bound: dict[str, np.ndarray]
+    distance: dict[str, np.ndarray]
+    rows: list[dict[str, Any]]
+    rq_error: dict[str, float]
 
 
 def curvature_analysis(trained: TrainedRNNs, x: torch.Tensor, y: torch.Tensor, *, n_points: int,
@@ -474,9 +481,8 @@ def curvature_analysis(trained: TrainedRNNs, x: torch.Tensor, y: torch.Tensor, *
                 "Spearman ρ": (spearmanr(c["nu_near"][fin], d[fin]).statistic
                                if fin.sum() > 2 else float("nan"))})
         return out
-    key = {**trained.key, "x": x.cpu(), "y": y.cpu(), "n": n_points, "iters": iters,
-           "seed": seed}
-    return _memo("curvature", key, Curvature, compute)
+    return _memo_on_nets("curvature", trained, Curvature, compute, x=x, y=y, n=n_points,
+                         iters=iters, seed=seed)
 
 
 # ------------------------------------------------------------------------------- Fig 11
@@ -520,8 +526,8 @@ def decision_slices(trained: TrainedRNNs, x: torch.Tensor, *, radius: float, gri
                 for k, v in lab.items()}
         cls = {k: np.array([[len(np.unique(s)) for s in row] for row in v]) for k, v in lab.items()}
         return Slices(lab, frac, cls, radius, grid)
-    key = {**trained.key, "x": x.cpu(), "radius": radius, "grid": grid, "seed": seed}
-    return _memo("slices", key, Slices, compute)
+    return _memo_on_nets("slices", trained, Slices, compute, x=x, radius=radius, grid=grid,
+                         seed=seed)
 
 
 # ------------------------------------------------------------------------------- eqs 52-55
@@ -551,6 +557,121 @@ def hessian_estimator_check(draws: int = 20000, seed: int = 0) -> EstimatorCheck
         est = hessian_frobenius_sq(m, x.expand(draws, 4, 3), n_proj=1, generator=gen).detach()
         return EstimatorCheck(exact, est.numpy(), est.numpy() / 5, 5)
     return _memo("estimator", {"draws": draws, "seed": seed}, EstimatorCheck, compute)
+
+
+# ------------------------------------------------------------------------------- tables
+
+
+@dataclass
+class DensityChecks:
+    """Invariants of our densities by quadrature of the pdf: the mass of the semicircle (radius
+    2) and of Marchenko-Pastur (φ = 1), and the error of each CDF at 1 against the integral of
+    its pdf."""
+
+    semicircle_mass: float
+    mp_mass: float
+    semicircle_cdf_error: float
+    mp_cdf_error: float
+
+
+def density_checks() -> DensityChecks:
+    """Integrate :func:`rmt.semicircle_pdf` and :func:`rmt.mp_pdf` (φ = 1) with ``quad``."""
+    from scipy.integrate import quad
+
+    def mp(x: float) -> float:
+        return float(rmt.mp_pdf(x, 1.0))
+
+    return DensityChecks(
+        quad(rmt.semicircle_pdf, -2.0, 2.0, limit=200)[0], quad(mp, 0.0, 4.0, limit=200)[0],
+        abs(quad(rmt.semicircle_pdf, -2.0, 1.0, limit=200)[0] - rmt.semicircle_cdf(1.0)),
+        abs(quad(mp, 0.0, 1.0, limit=200)[0] - rmt.mp_cdf(1.0, 1.0)))
+
+
+def spectra_table(spectra: Spectra) -> pd.DataFrame:
+    """Fig 4: the KS distances of the two spectra to their laws, beside the document's claim."""
+    return report.paper_vs_ours([
+        ("Wigner: KS distance to the semicircle", "fits (picture)", spectra.ks_wigner),
+        ("Wishart: KS distance to Marchenko-Pastur (φ = 1)", "fits (picture)",
+         spectra.ks_wishart)])
+
+
+def fig6_ratio_table(fig6: Fig6) -> pd.DataFrame:
+    """Fig 6: the ratio of the two panels' lower and upper bounds at both ends of the ν grid."""
+    return report.table([
+        {"bound": name, f"ratio at ν={fig6.nu[0]:g}": ratio[0],
+         f"ratio at ν={fig6.nu[-1]:g}": ratio[-1]}
+        for name, ratio in (("lower", fig6.ratio_lower), ("upper", fig6.ratio_upper))])
+
+
+def rho_star_table(kappa: float = 0.25, r: float = 0.5) -> pd.DataFrame:
+    """Eq. (41) on the ball classifier: ρ̃*(p) for p ∈ {0.5, 0.1} and m ∈ {10, 1000}, with the
+    bound B(ρ̃*) and the exact P(label kept) at ρ = ρ̃*·r."""
+    return report.table([
+        {"m": m, "p": p, "ρ̃*": rs, "B(ρ̃*)": float(pb.bound_keep(rs, m, kappa)),
+         "exact P(keep)": float(pb.sphere_survival_exact(rs * r, m))}
+        for p in (0.5, 0.1) for m in (10, 1000) for rs in [pb.rho_star(p, m, kappa)]])
+
+
+def lemma_table(lemma: Lemma401) -> pd.DataFrame:
+    """Lemma 4.0.1 at each κ: the document's value, its heuristic and the two Monte Carlos."""
+    return report.table([
+        {"κ": k, "document": d, "heuristic": h, "MC 2 eigvals": two, "MC 2-plane": pl}
+        for k, d, h, two, pl in zip(lemma.kappa, lemma.document, lemma.heuristic,
+                                    lemma.two_eigenvalues, lemma.random_plane, strict=True)])
+
+
+def fig9_table(fig9: Fig9) -> pd.DataFrame:
+    """Fig 9 per ``s``: the mass below 0 and the KS distances to the moment-matched semicircle
+    and to the sampled spectrum."""
+    return report.table([{"s": r["s"], "mass < 0": round(r["mass below 0"], 4),
+                          "KS to SC": round(r["KS to semicircle"], 3),
+                          "KS to samples": round(r["KS to samples"], 3)} for r in fig9.rows])
+
+
+def clean_table(trained: TrainedRNNs) -> pd.DataFrame:
+    """Clean test accuracy of each model: mean, min and max over the seeds."""
+    return report.table([{"model": k, "clean acc. (mean)": np.mean(trained.clean[k]),
+                          "min over seeds": min(trained.clean[k]),
+                          "max over seeds": max(trained.clean[k])} for k in MODELS])
+
+
+def cost_table(cost: TrainingCost) -> pd.DataFrame:
+    """HR step ÷ plain step with its 95 % interval, for the subset and the whole batch."""
+    return report.table([
+        {"HR examples": n, "ratio to plain": e.value, "95% low": e.low, "95% high": e.high}
+        for n, e in ((cost.hr_examples, cost.ratio), (cost.batch, cost.ratio_full_batch))])
+
+
+def targets_table(targets: Targets) -> pd.DataFrame:
+    """Mean exact ‖J‖_F² and mean Ĥ of each model over seeds and points."""
+    return report.table([{"model": k, "mean ‖J‖_F²": targets.jac[k].mean(),
+                          f"mean Ĥ ({targets.n_proj} proj.)": targets.hess[k].mean()}
+                         for k in MODELS])
+
+
+def pgd_table(pgd: PGDOutcomes) -> pd.DataFrame:
+    """Fig 10: clean and robust accuracy per radius (ε in 1/255) and the mean per-point AUC."""
+    return report.table([{"model": k, "clean": pgd.accuracy[k][0],
+                          **{f"ε={e:g}": a for e, a in zip(pgd.eps_255, pgd.accuracy[k][1:],
+                                                           strict=True)},
+                          "AUC": pgd.auc_points[k].mean()} for k in MODELS])
+
+
+def slices_table(slices: Slices) -> pd.DataFrame:
+    """Fig 11 per model: the boundary fraction, the fraction per class boundary, the mean
+    number of classes per slice and the slices holding one class only."""
+    return report.table([{"model": k, "boundary fraction": slices.fraction[k].mean(),
+                          "per boundary": np.nanmean(slices.per_boundary(k)),
+                          "mean classes": slices.classes[k].mean(),
+                          "one-class slices": int((slices.classes[k] == 1).sum())}
+                         for k in MODELS])
+
+
+def verdict_table(saved: pd.DataFrame, chapter_claims: list[claims.Claim]) -> pd.DataFrame:
+    """The verdict table to show: :func:`analysis.claims.save_claims`'s table with each rule and
+    its tolerance, integer counts, and without the notes (printed below it)."""
+    return (saved.assign(rule=[f"{c.rule.rule} ({c.rule.tolerance})" for c in chapter_claims])
+            .astype({"n_points": "Int64", "n_seeds": "Int64"}).drop(columns="note"))
 
 
 # ------------------------------------------------------------------------------- claims

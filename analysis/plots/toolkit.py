@@ -14,6 +14,15 @@ from matplotlib.figure import Figure
 from analysis.plots import PALETTE, _np, plot_curves
 
 
+def _label(ax, xlabel: str, ylabel: str, title: str | None) -> None:
+    """Axis labels, the title when one is given, and a small legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
 def _as_images(x) -> np.ndarray:
     """``(N, H, W)`` grey images from ``(N, 1, H, W)``, ``(N, H, W)`` or flat squares ``(N, d)``."""
     a = _np(x).astype(float)
@@ -216,11 +225,7 @@ def plot_ratio_to_exact(exact, found: Mapping[str, Sequence[float]], ax=None,
                        label=f"{name}: below the exact minimum ({int(bad.sum())})")
     ax.axhline(1.0, color="k", lw=1, ls="--", label="exact minimum (ratio 1)")
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("found distance / d*")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, xlabel, "found distance / d*", title)
     return fig
 
 
@@ -256,11 +261,7 @@ def plot_distance_survival(distances: Mapping[str, Sequence[float]], ax=None,
         ax.step(xs, surv, where="post", color=PALETTE[i % len(PALETTE)], label=f"{label} (n={n})")
     ax.set_xlim(0, right)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("fraction with minimal distance > ε")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, xlabel, "fraction with minimal distance > ε", title)
     return fig
 
 
@@ -289,11 +290,7 @@ def plot_training_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[fl
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for i, (name, (ep, acc)) in enumerate(curves.items()):
         ax.plot(ep, acc, "o-", ms=3, color=PALETTE[i % len(PALETTE)], label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, "epoch", ylabel, title)
     fig.tight_layout()
     return fig
 
