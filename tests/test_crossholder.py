@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from interrupted_fit import fit_interrupted
 
 from analysis.models.swish import SwishCNN, SwishMLP, n_params
 from analysis.regularizers import crossholder as ch
@@ -406,22 +407,12 @@ def test_warm_state_restored_so_a_resumed_run_equals_an_uninterrupted_one(tmp_pa
 
     full = train.fit("swish_mlp", kw, blobs, cfg, objective=objective(), cache=False,
                      progress=False)
-    real_accuracy = train.accuracy
 
     def run_resumed(restore: bool) -> list[torch.Tensor]:
         monkeypatch.setenv("ANALYSIS_CACHE", str(tmp_path / f"cache{restore}"))
-        evals = {"n": 0}
-
-        def failing(*a, **k):
-            evals["n"] += 1
-            if evals["n"] == 5:  # the 3rd epoch's evaluation: epochs 1 and 2 are checkpointed
-                raise KeyboardInterrupt
-            return real_accuracy(*a, **k)
-
-        monkeypatch.setattr(train, "accuracy", failing)
-        with pytest.raises(KeyboardInterrupt):
-            train.fit("swish_mlp", kw, blobs, cfg, objective=objective(), progress=False)
-        monkeypatch.setattr(train, "accuracy", real_accuracy)
+        # stopped in epoch 3: epochs 1 and 2 are checkpointed with their warm directions
+        fit_interrupted(monkeypatch, "swish_mlp", kw, blobs, cfg, objective=objective(),
+                        progress=False)
         obj = objective()
         if not restore:  # control: a resume that forgets the directions
             monkeypatch.setattr(obj, "load_state_dict", lambda state: None)

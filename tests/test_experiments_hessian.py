@@ -1,22 +1,23 @@
-"""Chapter 05's experiment functions at tiny sizes, and the chapter notebook's conventions."""
+"""Chapter 05's experiment functions at tiny sizes (the notebook's shape is checked, for every
+chapter, by ``tests/test_notebook_shape.py``)."""
 
 from __future__ import annotations
 
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from analysis import claims, stats
+from analysis import claims, data, stats
 from analysis.experiments import hessian as xh
 from analysis.models.swish import SwishCNN, SwishMLP
 from analysis.regularizers import crossholder as ch
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_hessian_crossholder.md"
-_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
 
 @pytest.fixture(autouse=True)
@@ -27,53 +28,6 @@ def _setup(monkeypatch):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def _cells() -> list[tuple[dict[str, str], list[str]]]:
-    """(options text, code lines) of every code cell of the MyST notebook."""
-    out = []
-    for body in _CELL.findall(NOTEBOOK.read_text()):
-        lines = body.splitlines()
-        opts = []
-        if lines and lines[0].strip() == "---":
-            end = lines.index("---", 1)
-            opts, lines = lines[1:end], lines[end + 1:]
-        else:
-            while lines and lines[0].startswith(":"):
-                opts.append(lines.pop(0))
-        out.append(("\n".join(opts), lines))
-    return out
-
-
-# ------------------------------------------------------------------- the notebook itself
-
-
-def test_notebook_types_no_status() -> None:
-    assert claims.find_typed_statuses(NOTEBOOK.read_text()) == []
-
-
-def test_notebook_is_thin_and_follows_the_book_conventions() -> None:
-    cells = _cells()
-    code = [[ln for ln in lines if ln.strip()] for _, lines in cells]
-    assert sum(len(c) for c in code) <= 200, sum(len(c) for c in code)
-    assert max(len(c) for c in code) <= 25, [len(c) for c in code]
-    params = [o for o, _ in cells if "parameters" in o]
-    assert len(params) == 1 and "hide-input" not in params[0]
-    for opts, lines in cells:
-        if "parameters" in opts:
-            continue
-        assert "hide-input" in opts, lines[:2]
-        if any("plots.plot_" in ln for ln in lines):  # a figure cell: one figure, named, captioned
-            assert re.search(r"name: fig-05-[\w-]+", opts), lines[:2]
-            assert "caption:" in opts, lines[:2]
-            assert sum("plots.plot_" in ln for ln in lines) == 1
-            # assigned, not the cell's value: the inline backend shows an open figure once at
-            # the end of the cell, and a returned figure would be shown a second time
-            assert any(ln.startswith("fig = ") and "plots.plot_" in ln for ln in lines)
-            assert [ln for ln in lines if ln.strip()][-1].strip() != "fig"
-    labels = set(re.findall(r"^\((sec-05-[\w-]+)\)=$", NOTEBOOK.read_text(), re.M))
-    sections = set(re.findall(r'section="(sec-05-[\w-]+)"', NOTEBOOK.read_text()))
-    assert sections and sections <= labels, sections - labels
 
 
 # -------------------------------------------------------------------- robustness claims
@@ -228,3 +182,121 @@ def test_profiles_seeds_and_paper_sizes() -> None:
                                                                               60000, 60000)
     assert (paper.width, paper.fc, paper.ch_classes) == (1.0, 200, 9)
     assert (paper.pgd_steps, paper.pgd_restarts, paper.n_test) == (50, 10, 10000)
+
+
+# ---------------------------------------------------------------- the notebook's one calls
+
+
+def test_clean_accuracy_means_and_training_table() -> None:
+    torch.manual_seed(0)
+    net = SwishCNN(width=0.125, fc=8).eval()
+    x = torch.rand(6, 1, 28, 28)
+    y = net(x).argmax(1)
+    y[0] = (y[0] + 1) % 10  # one of six test points misclassified
+    ds = data.Dataset("mnist", "test", x, y, x, y, [str(k) for k in range(10)])
+    chd = xh.ChapterData({"mnist": ds}, {"mnist": {"std": 1.0}}, {})
+    run = SimpleNamespace(model=net, seconds=1.23456, from_cache=False)
+    trained = {("mnist", "plain", 0): run, ("mnist", "CH", 0): run}
+    clean = xh.clean_accuracy({"n_test": 6}, chd, trained, torch.device("cpu"))
+    assert clean == {k: pytest.approx(5 / 6) for k in trained}
+    assert xh.clean_accuracy({"n_test": 1}, chd, trained, torch.device("cpu"))[
+        "mnist", "plain", 0] == 0.0  # only the first n_test points count
+    runs = {("mnist", m, s): 0.1 * s for m in xh.MODELS for s in (0, 1)}
+    runs["mnist", "CH", 1], runs["other", "CH", 0] = 0.7, 0.0
+    means = xh.mean_clean_accuracy(runs, "mnist")
+    assert list(means) == list(xh.MODELS)
+    assert means["CH"] == pytest.approx(0.35) and means["CL"] == pytest.approx(0.05)
+    table = xh.training_table(trained)
+    assert list(table.columns) == ["data", "model", "seed", "train s", "cached"]
+    assert table["model"].tolist() == ["plain", "CH"] and table.loc[0, "train s"] == "1.23"
+
+
+def test_training_cost_times_the_plain_model_and_checks_the_ch_one(monkeypatch) -> None:
+    x = torch.arange(10.0).reshape(10, 1, 1, 1)
+    ds = data.Dataset("mnist", "test", x, torch.arange(10) % 3, x, torch.arange(10) % 3,
+                      ["a", "b", "c"])
+    chd = xh.ChapterData({"mnist": ds}, {"mnist": {"std": 1.0, "box": (-1.0, 2.0)}}, {})
+    trained = {("mnist", m, s): SimpleNamespace(model=f"{m}{s}")
+               for m in xh.MODELS for s in (0, 1)}
+    seen = {}
+    monkeypatch.setattr(xh, "step_times", lambda model, x, y, **kw: seen.update(
+        time=(model, x.flatten().tolist(), kw)) or "timing")
+    monkeypatch.setattr(xh, "warm_start_quality", lambda model, x, y, **kw: seen.update(
+        quality=(model, len(x), kw)) or "quality")
+    cfg = {"seed": 1, "batch_size": 3, "at_steps": 2, "ch_iters": 4, "ch_warm_iters": 1,
+           "time_repeats": 5, "literal_batch": 2}
+    assert xh.training_cost(cfg, chd, trained, torch.device("cpu")) == ("timing", "quality")
+    model, xs, kw = seen["time"]
+    assert model == "plain1" and xs == [0.0, 1.0, 2.0]  # the first batch_size training images
+    assert kw["lam"] == xh.HP["mnist"]["CH"] and kw["at_eps"] == xh.HP["mnist"]["AT"]
+    assert (kw["box"], kw["repeats"], kw["literal_batch"]) == ((-1.0, 2.0), 5, 2)
+    model, n, kw = seen["quality"]
+    assert model == "CH1" and n == 10 and kw["batch"] == 3 and kw["warm_iters"] == 1
+
+
+def test_undefended_fig3_is_fig3_of_the_plain_model() -> None:
+    torch.manual_seed(0)
+    nets = {m: SwishCNN(width=0.125, fc=8).eval() for m in ("plain", "CH")}
+    x = torch.randn(8, 1, 28, 28)
+    ds = data.Dataset("mnist", "test", x, torch.zeros(8, dtype=torch.long), x,
+                      torch.zeros(8, dtype=torch.long), [str(k) for k in range(10)])
+    chd = xh.ChapterData({"mnist": ds}, {"mnist": {"std": 0.5}}, {})
+    trained = {("mnist", m, 0): SimpleNamespace(model=net) for m, net in nets.items()}
+    cfg = {"seed": 0, "fig3_points": 5, "fig3_iters": 8}
+    f = xh.undefended_fig3(cfg, chd, trained, torch.device("cpu"))
+    direct = xh.norm_estimates(nets["plain"], x[:5], power_iters=8, seed=0, pixel_scale=0.5)
+    assert torch.equal(f.hv, direct["hv_star"].double()) and f.hv.shape == (5,)
+    other = xh.norm_estimates(nets["CH"], x[:5], power_iters=8, seed=0, pixel_scale=0.5)
+    assert not torch.equal(f.hv, other["hv_star"].double())
+    assert f.below >= 0.99
+
+
+# --------------------------------------------------------------------------- the verdicts
+
+
+def _chapter_results(cl_equals_ch: bool = False):
+    """Hand-made results of every section: CH survives every radius, CL and AT up to ε = 4,
+    plain only ε = 2 (on 6 points, 2 seeds); CH has a quarter of plain's ‖H‖, CL a quarter of
+    its G; the ascent recovers a tenth of the norm; |Hg| = 0.6 |Hv*|."""
+    survive = {"plain": [1, 0, 0], "CL": [1, 1, 0], "CH": [1, 1, 1], "AT": [1, 1, 0]}
+    if cl_equals_ch:
+        survive["CL"] = survive["CH"]
+    curves = {(n, m, s): _curves([[a] * 6 for a in alive]) for n in xh.TITLES
+              for m, alive in survive.items() for s in (0, 1)}
+    hv, g = np.linspace(1.0, 2.0, 20), np.linspace(0.5, 1.0, 20)
+    scale = {"plain": (1.0, 1.0), "CL": (1.0, 0.25), "CH": (0.25, 1.0), "AT": (1.0, 1.0)}
+    norms = {(n, m, s): _est(hv * a, g * b) for n in xh.TITLES
+             for m, (a, b) in scale.items() for s in (0, 1)}
+    rng = np.random.default_rng(2)
+    hv3 = rng.lognormal(size=300) + 1.0
+    f3 = xh.fig3({"hv_star": torch.as_tensor(hv3), "hg": torch.as_tensor(0.6 * hv3)}, sigma=0.5)
+    certs = {"plain": SimpleNamespace(ok=torch.tensor([True, True, False]), violations=0),
+             "CH": SimpleNamespace(ok=torch.tensor([True, True, True]), violations=0)}
+    timing = SimpleNamespace(width_ratio=stats.exact(1.2, 5))
+    return {"curves": curves, "norms": norms, "fig3_stats": f3, "certs": certs,
+            "timing": timing}
+
+
+def test_verdicts_judge_the_results_they_are_given() -> None:
+    cfg = {"eps": [2.0, 4.0, 6.0], "seed": 0}
+    out = xh.verdicts(cfg, **_chapter_results())
+    by_text = {c.text: c for c in out}
+    assert len(by_text) == len(out) == 15 and xh.TIMED[0] in by_text
+    status = [c.status for c in out]
+    assert status[0] == claims.REPRODUCED  # CH > CL beyond 4, on both data sets
+    assert status[4] == claims.REPRODUCED  # CL, CH, AT all survive ε = 4
+    assert "ε = 4)" in out[3].text  # AT's MNIST ε = 5: 4 and 6 are as near, the first wins
+    assert out[7].rule.parts and out[7].estimate is None  # CH vs plain and CL: graded
+    assert status[9] == claims.REPRODUCED  # median |Hg|/|Hv*| = 0.6
+    assert status[12] != claims.REPRODUCED  # the ascent recovers 0.1 of the norm
+    assert status[13] == claims.REPRODUCED and out[13].estimate.n_points == 5  # 0 of 5 violate
+    assert status[14] == claims.REPRODUCED  # 1.2 is within a factor 2 of 1
+    tied = xh.verdicts(cfg, **_chapter_results(cl_equals_ch=True))
+    assert tied[0].status != claims.REPRODUCED and tied[5].status != claims.REPRODUCED
+    violated = _chapter_results()
+    violated["certs"]["CH"].violations = 1
+    assert xh.verdicts(cfg, **violated)[13].status != claims.REPRODUCED
+    labels = set(re.findall(r"^\((sec-05-[\w-]+)\)=$", NOTEBOOK.read_text(), re.M))
+    assert {c.section for c in out} <= labels, {c.section for c in out} - labels
+    source = Path(xh.__file__).read_text()  # every anchor the module names is a notebook label
+    assert set(re.findall(r'"(sec-05-[\w-]+)"', source)) <= labels

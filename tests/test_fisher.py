@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from interrupted_fit import fit_interrupted
 from scipy.optimize import minimize
 from torch import nn
 
@@ -396,18 +397,7 @@ def test_resumed_fisher_run_equals_uninterrupted(tmp_path, monkeypatch):
                                   num_classes=3, estimator="rp", seed=3, steps_per_epoch=4)
 
         full = train.fit("mlp", kw, ds, cfg, regularizer=reg(), cache=False, progress=False)
-        real_accuracy, evals = train.accuracy, {"n": 0}
-
-        def failing_accuracy(*args, **kwargs):
-            evals["n"] += 1
-            if evals["n"] == 5:  # the 3rd epoch's evaluation: epochs 1-2 are checkpointed
-                raise KeyboardInterrupt
-            return real_accuracy(*args, **kwargs)
-
-        monkeypatch.setattr(train, "accuracy", failing_accuracy)
-        with pytest.raises(KeyboardInterrupt):
-            train.fit("mlp", kw, ds, cfg, regularizer=reg(), progress=False)
-        monkeypatch.setattr(train, "accuracy", real_accuracy)
+        fit_interrupted(monkeypatch, "mlp", kw, ds, cfg, regularizer=reg(), progress=False)
         resumed = train.fit("mlp", kw, ds, cfg, regularizer=reg(), progress=False)
         assert not resumed.from_cache
         assert [r["eta"] for r in resumed.history] == [r["eta"] for r in full.history]

@@ -34,7 +34,9 @@ __all__ = [
     "accuracy_table", "sum_difference", "accuracy_at", "norm_estimates", "norm_table",
     "log_ratio", "Fig3", "fig3", "estimator_table", "TimingResult", "step_times",
     "WarmQuality", "warm_start_quality", "Certificate", "certify_mlps", "certificate_table",
-    "verdict_table", "errata", "beats", "lowers",
+    "verdict_table", "errata", "beats", "lowers", "STEM", "TITLE", "TIMED", "clean_accuracy",
+    "training_table", "training_cost", "undefended_fig3", "claims_robustness", "claims_norms",
+    "claims_certificate_and_cost", "verdicts", "mean_clean_accuracy",
 ]
 
 #: The document's selected hyper-parameters (App. C.2.1): AT's ε, CL's λ1, CH's (λ1, λ2).
@@ -42,6 +44,8 @@ HP = {"mnist": {"AT": 5.0, "CL": 0.2, "CH": (0.02, 0.5)},
       "fashion_mnist": {"AT": 4.0, "CL": 0.15, "CH": (0.2, 0.5)}}
 MODELS = ("plain", "CL", "CH", "AT")
 TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+STEM = "05_hessian_crossholder"  # the chapter's name in the verdict and errata records
+TITLE = "Input Hessian regularisation (Cross-Hölder)"
 
 
 def _state(model: torch.nn.Module) -> dict[str, Tensor]:
@@ -143,6 +147,29 @@ def train_defences(cfg: Mapping[str, Any], chd: ChapterData, device: torch.devic
                     desc=f"{TITLES[name]} {m} seed {seed}",
                     **defence(name, m, cfg, chd.info[name]["box"]))
     return out
+
+
+def clean_accuracy(cfg: Mapping[str, Any], chd: ChapterData,
+                   trained: Mapping[tuple[str, str, int], train.TrainResult],
+                   device: torch.device) -> dict[tuple[str, str, int], float]:
+    """Clean accuracy (:func:`train.accuracy`) of every trained model on the first ``n_test``
+    test points of its data set, keyed like ``trained``."""
+    test = {n: chd.test_points(n, cfg["n_test"], device) for n in chd.sets}
+    return {k: train.accuracy(r.model, *test[k[0]]) for k, r in trained.items()}
+
+
+def mean_clean_accuracy(clean: Mapping[tuple[str, str, int], float], name: str
+                        ) -> dict[str, float]:
+    """Model → mean over seeds of :func:`clean_accuracy` on data set ``name``."""
+    return {m: float(np.mean([v for k, v in clean.items() if k[:2] == (name, m)]))
+            for m in MODELS}
+
+
+def training_table(trained: Mapping[tuple[str, str, int], train.TrainResult]) -> pd.DataFrame:
+    """One row per training run: ``data``, ``model``, ``seed``, ``train s`` (seconds),
+    ``cached`` (whether it came from the cache); numbers at 3 significant figures."""
+    return report.table([{"data": TITLES[n], "model": m, "seed": s, "train s": r.seconds,
+                          "cached": r.from_cache} for (n, m, s), r in trained.items()])
 
 
 # ----------------------------------------------------------------------- robustness curves
@@ -366,6 +393,18 @@ def fig3(est: dict[str, Tensor], sigma: float) -> Fig3:
                 mode=mode, mode_px=px)
 
 
+def undefended_fig3(cfg: Mapping[str, Any], chd: ChapterData,
+                    trained: Mapping[tuple[str, str, int], train.TrainResult],
+                    device: torch.device) -> Fig3:
+    """:func:`fig3` of the undefended MNIST CNN of seed ``seed`` on the first ``fig3_points``
+    test images (``fig3_iters`` power steps for ``|Hv*|``)."""
+    sigma = chd.info["mnist"]["std"]
+    x, _ = chd.test_points("mnist", cfg["fig3_points"], device)
+    est = norm_estimates(trained["mnist", "plain", cfg["seed"]].model, x,
+                         power_iters=cfg["fig3_iters"], seed=cfg["seed"], pixel_scale=sigma)
+    return fig3(est, sigma)
+
+
 def estimator_table(est: Mapping[tuple[str, str, int], dict[str, Tensor]], seed: int
                     ) -> pd.DataFrame:
     """Erratum E10: median fraction of the converged ``|Hv*|`` each estimator recovers.
@@ -537,6 +576,33 @@ def warm_start_quality(model: torch.nn.Module, x: Tensor, y: Tensor, *,
     return WarmQuality(warm=stats.bootstrap_ci(r["warm"], stat=np.median, method="percentile"),
                        cold=stats.bootstrap_ci(r["cold"], stat=np.median, method="percentile"),
                        steps_between=int(r["between"]))
+
+
+def training_cost(cfg: Mapping[str, Any], chd: ChapterData,
+                  trained: Mapping[tuple[str, str, int], train.TrainResult],
+                  device: torch.device) -> tuple[TimingResult, WarmQuality]:
+    """What Cross-Hölder training costs on MNIST, with the document's MNIST hyper-parameters.
+
+    :func:`step_times` on the first ``batch_size`` training images, with the undefended model of
+    seed ``seed`` (``at_steps``, ``ch_iters``, ``ch_warm_iters``, ``time_repeats``,
+    ``literal_batch``), then :func:`warm_start_quality` of the CH model of that seed on the
+    whole (standardised) training set, in batches of ``batch_size``.
+
+    Returns:
+        ``(timing, quality)``: the :class:`TimingResult` and the :class:`WarmQuality`.
+    """
+    ds, hp = chd.sets["mnist"], HP["mnist"]
+    x, y = ds.x_train[:cfg["batch_size"]].to(device), ds.y_train[:cfg["batch_size"]].to(device)
+    timing = step_times(trained["mnist", "plain", cfg["seed"]].model, x, y, lam=hp["CH"],
+                        lam_cl=hp["CL"], at_eps=hp["AT"], at_steps=cfg["at_steps"],
+                        box=chd.info["mnist"]["box"], iters=cfg["ch_iters"],
+                        warm_iters=cfg["ch_warm_iters"], repeats=cfg["time_repeats"],
+                        literal_batch=cfg["literal_batch"], seed=cfg["seed"])
+    quality = warm_start_quality(trained["mnist", "CH", cfg["seed"]].model,
+                                 ds.x_train.to(device), ds.y_train.to(device), lam=hp["CH"],
+                                 iters=cfg["ch_iters"], warm_iters=cfg["ch_warm_iters"],
+                                 batch=cfg["batch_size"], seed=cfg["seed"])
+    return timing, quality
 
 
 # --------------------------------------------------------------------------- certificate
@@ -734,3 +800,112 @@ def lowers(est: Mapping[tuple[str, str, int], dict[str, Tensor]], names: Sequenc
     parts = [claims.at_most(log_ratio(est, n, a, b, quantity), math.log(factor))
              for n in names for b in others]
     return parts[0] if len(parts) == 1 else claims.all_of(*parts)
+
+
+# ----------------------------------------------------------------------------- the verdicts
+
+#: Claims judged on wall-clock timings (they vary between runs; :func:`verdict_table` hides them).
+TIMED = ("Hessian-norm training has linear cost (same order as backpropagation)",)
+
+
+def claims_robustness(curves: Mapping[tuple[str, str, int], ch.RobustCurves],
+                      eps: Sequence[float]) -> list[claims.Claim]:
+    """The claims of Figs. 1, 2, 4, 5 (section ``sec-05-robustness``), on :func:`defence_curves`.
+
+    "Beyond ε = 4" is ε > 4; "effective" is a per-example worst-case accuracy of at least 0.5 at
+    ε = 4; "AT best near its training ε" is judged at the radius of ``eps`` nearest to AT's
+    MNIST ε, under PGD-CE.
+    """
+    mn, sec = ("mnist",), "sec-05-robustness"
+    near_at = float(min(eps, key=lambda e: abs(e - HP["mnist"]["AT"])))
+    return [
+        claims.Claim("Figs. 1, 2: CH > CL beyond ε = 4 (worst case, MNIST and FMNIST)",
+                     "CH > CL", beats(curves, TITLES, "CH", ["CL"], above=4.0), section=sec,
+                     note="Σ_{ε>4} per-example accuracy, CH − CL"),
+        claims.Claim("MNIST: CH > AT beyond ε = 4 (Figs. 4c, 5)", "CH > AT",
+                     beats(curves, mn, "CH", ["AT"], above=4.0), section=sec),
+        claims.Claim("FMNIST: CH below AT up to ε = 4 (Fig. 2)", "CH < AT",
+                     beats(curves, ["fashion_mnist"], "AT", ["CH"], up_to=4.0), section=sec,
+                     note="judged as AT − CH > 0"),
+        claims.Claim(f"MNIST PGD-CE: AT best near its training ε (Fig. 4a, ε = {near_at:g})",
+                     "AT best", beats(curves, mn, "AT", ["plain", "CL", "CH"],
+                                      above=near_at - 1e-9, up_to=near_at, kind="ce"),
+                     section=sec),
+        claims.Claim("MNIST: all defences effective up to ε = 4 (Fig. 1)", "effective",
+                     claims.all_of(*(claims.at_least(accuracy_at(curves, "mnist", m, 4.0), 0.5)
+                                     for m in ("CL", "CH", "AT"))), section=sec),
+        claims.Claim("MNIST PGD-CE: CL falls faster than CH beyond ε = 3 (Fig. 4a)", "CL < CH",
+                     beats(curves, mn, "CH", ["CL"], above=3.0, kind="ce"), section=sec),
+        claims.Claim("MNIST PGD-CW: CH best beyond ε = 4 (Fig. 4b)", "CH > AT, CL",
+                     beats(curves, mn, "CH", ["AT", "CL"], above=4.0, kind="cw"), section=sec),
+    ]
+
+
+def claims_norms(norms: Mapping[tuple[str, str, int], dict[str, Tensor]], fig3_stats: Fig3,
+                 seed: int) -> list[claims.Claim]:
+    """The claims on the regularised norms (``sec-05-norms``), Fig. 3 (``sec-05-fig3``) and the
+    document's estimator (``sec-05-estimator``, erratum E10).
+
+    Args:
+        norms: :func:`all_norm_estimates`. fig3_stats: :func:`undefended_fig3`.
+        seed: the training seed whose models the estimator claim judges.
+
+    "|Hg| underestimates" is a median ``|Hg|/|Hv*|`` below 0.9; "a mode around 5" is within a
+    factor 2 of 5 pixel units; "T = 10 suffices" is a median recovered fraction of at least 0.8
+    for every model, in standardised and in pixel units.
+    """
+    def recovers(unit: str) -> claims.Status:
+        return claims.all_of(*(claims.at_least(recovered(norms, n, m, seed, unit), 0.8)
+                               for n in TITLES for m in MODELS))
+
+    return [
+        claims.Claim("CH lowers the input-Hessian norm (below plain and below CL)", "implied",
+                     claims.graded(lowers(norms, TITLES, "CH", ["plain", "CL"], "hv_star"),
+                                   lowers(norms, TITLES, "CH", ["plain"], "hv_star")),
+                     section="sec-05-norms", note="mean log ratio per point; weak: below plain"),
+        claims.Claim("CL lowers the gradient norm (at most half of plain's)", "implied",
+                     claims.graded(lowers(norms, TITLES, "CL", ["plain"], "grad_norm", 0.5),
+                                   lowers(norms, TITLES, "CL", ["plain"], "grad_norm")),
+                     section="sec-05-norms", note="mean log ratio per point; weak: below plain"),
+        claims.Claim("Fig. 3: |Hg| underestimates |Hv*|", "< 1",
+                     claims.at_most(fig3_stats.ratio, 0.9), section="sec-05-fig3",
+                     note="median |Hg|/|Hv*|, undefended network"),
+        claims.Claim("Fig. 3: |Hv*| has a heavier tail than |Hg|", "heavier",
+                     claims.at_least(fig3_stats.tail_diff, 0.0), section="sec-05-fig3",
+                     note="q99/median of |Hv*| minus that of |Hg|, paired bootstrap"),
+        claims.Claim("Fig. 3b: mode of |Hv*| − |Hg| ≈ 5 (pixel units)", 5,
+                     claims.within_orders(fig3_stats.mode_px, 5.0, math.log10(2.0)),
+                     section="sec-05-fig3",
+                     note="standardised mode ÷ σ²; depends on the network (quarter width here)"),
+        claims.Claim("T = 10 ascent steps with o = 0.1 suffice to estimate ‖H‖", "suffice",
+                     claims.all_of(recovers("ascent"), recovers("ascent_px")),
+                     section="sec-05-estimator", note="parts: standardised units, pixel units"),
+    ]
+
+
+def claims_certificate_and_cost(certs: Mapping[str, Certificate], timing: TimingResult
+                                ) -> list[claims.Claim]:
+    """Theorem 2 as a certificate (``sec-05-certificate``: no certified radius above a verified
+    attack distance, over every certified MLP) and the linear-cost claim
+    (``sec-05-training-cost``: the CH ÷ plain step-time ratio within a factor 2 of constant
+    across the two widths; its text is :data:`TIMED`)."""
+    n_cert = sum(int(c.ok.sum()) for c in certs.values())
+    return [
+        claims.Claim("Thm 2 / Cor. 1: the second-order radius is a lower bound on ‖δ‖", "proof",
+                     claims.zero_of(sum(c.violations for c in certs.values()), n_cert),
+                     section="sec-05-certificate",
+                     note="SWISH MLP, K_R bounded over the ball; DeepFool, C&W-L2, bisected PGD"),
+        claims.Claim(TIMED[0], "linear",
+                     claims.within_orders(timing.width_ratio, 1.0, math.log10(2.0)),
+                     section="sec-05-training-cost",
+                     note="(CH ÷ plain at the document's width) ÷ (CH ÷ plain at quarter width)"),
+    ]
+
+
+def verdicts(cfg: Mapping[str, Any], *, curves: Mapping[tuple[str, str, int], ch.RobustCurves],
+             norms: Mapping[tuple[str, str, int], dict[str, Tensor]], fig3_stats: Fig3,
+             certs: Mapping[str, Certificate], timing: TimingResult) -> list[claims.Claim]:
+    """Every claim of the chapter, in the verdict table's order: :func:`claims_robustness`
+    (``eps``), :func:`claims_norms` (``seed``), :func:`claims_certificate_and_cost`."""
+    return (claims_robustness(curves, cfg["eps"]) + claims_norms(norms, fig3_stats, cfg["seed"])
+            + claims_certificate_and_cost(certs, timing))
