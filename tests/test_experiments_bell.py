@@ -1,5 +1,5 @@
-"""analysis.experiments.bell (chapter 04) at tiny sizes, and the chapter notebook's shape: no
-typed statuses, at most 200 code lines (25 a cell), every figure cell named and captioned."""
+"""analysis.experiments.bell (chapter 04) at tiny sizes. The notebook's shape (thin cells, glued
+figures, no typed status) is checked for every chapter by tests/test_notebook_shape.py."""
 
 from __future__ import annotations
 
@@ -14,48 +14,6 @@ from analysis import claims, stats
 from analysis.experiments import bell
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "04_persistence_pathkernel.md"
-CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
-
-
-def _cells() -> list[tuple[str, str]]:
-    """(options, code) of each code cell of the MyST notebook."""
-    out = []
-    for m in CELL.finditer(NB.read_text()):
-        body = m.group(1)
-        opts = ""
-        if body.startswith("---\n"):
-            opts, body = body[4:].split("\n---\n", 1)
-        else:
-            lines = body.split("\n")
-            while lines and lines[0].startswith(":"):
-                opts += lines.pop(0) + "\n"
-            body = "\n".join(lines)
-        out.append((opts, body))
-    return out
-
-
-def test_notebook_types_no_status():
-    assert claims.find_typed_statuses(NB.read_text()) == []
-
-
-def test_notebook_is_thin():
-    counts = [sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
-              for _, code in _cells()]
-    assert max(counts) <= 25, counts
-    assert sum(counts) <= 200, sum(counts)
-
-
-def test_figure_cells_have_name_caption_and_hide_input():
-    figures = 0
-    for opts, code in _cells():
-        if "parameters" in opts:
-            continue
-        assert "hide-input" in opts, code[:80]
-        if "plot_panels(" in code or "plot_images(" in code:
-            figures += 1
-            assert re.search(r"name: fig-04-[\w-]+", opts), code[:80]
-            assert "caption:" in opts, code[:80]
-    assert figures >= 10
 
 
 def test_log_persistence_keeps_order_with_inf_and_zero():
@@ -224,3 +182,114 @@ def test_verdict_table_shows_whole_claims(capsys):
     assert "note" not in frame.columns and frame["rule"][0].startswith("at_least (")
     bell.display_whole(frame)
     assert "x" * 120 in capsys.readouterr().out
+
+
+def test_every_claim_section_is_a_label_of_the_notebook():
+    labels = set(re.findall(r"^\((sec-04-[a-z0-9-]+)\)=$", NB.read_text(), re.M))
+    assert set(bell.SECTIONS.values()) <= labels, set(bell.SECTIONS.values()) - labels
+
+
+def test_verdicts_call_every_builder_in_section_order(monkeypatch):
+    """Each builder gets its own result and its section's label; the claims come back in the
+    order of the chapter's sections (so the verdict table and the records keep that order)."""
+    import types
+
+    calls = []
+
+    def fake(name, many):
+        def builder(*args):
+            calls.append((name, args))
+            return [f"{name} claim"] if many else f"{name} claim"
+        return builder
+
+    for name, many in [("wedge_claims", True), ("fade_claim", False),
+                       ("less_persistent_claim", False), ("table1_claims", True),
+                       ("table2_claims", True), ("fig17_claim", False), ("segment_claim", False),
+                       ("fig19_claim", False), ("fig21_claim", False), ("kernel_claims", True),
+                       ("fig24_claim", False), ("part3_claims", True)]:
+        monkeypatch.setattr(bell, name, fake(name, many))
+    results = {k: object() for k in ("wedge", "frequencies", "fig10_sets", "table1", "table2",
+                                     "fade", "segment_result", "norms", "toy", "mnist_dpk",
+                                     "line", "orthant", "probes")}
+    cfg = types.SimpleNamespace(fashion_targets=[5, 8], fig24_net="C-2")
+    out = bell.verdicts(cfg, **results)
+    names = [n for n, _ in calls]
+    assert out == [f"{n} claim" for n in names]
+    assert names == ["wedge_claims", "fade_claim", "less_persistent_claim", "table1_claims",
+                     "table2_claims", "fig17_claim", "segment_claim", "fig19_claim",
+                     "fig21_claim", "kernel_claims", "fig24_claim", "part3_claims"]
+    args = dict(calls)
+    assert args["wedge_claims"] == (results["wedge"], "sec-04-wedge")
+    assert args["less_persistent_claim"][1:] == (results["fig10_sets"], "sec-04-fig10")
+    assert args["table2_claims"] == (results["table2"], [5, 8], "sec-04-fashion")
+    assert args["kernel_claims"] == (results["toy"], results["mnist_dpk"], "sec-04-mnist-dpk")
+    assert args["fig24_claim"] == (results["line"], "C-2", "sec-04-fig24")
+    assert args["part3_claims"] == (results["orthant"], results["probes"], "sec-04-boundary")
+    assert [a[-1] for _, a in calls] == [bell.SECTIONS[k] for k in (
+        "wedge", "fig9", "fig10", "table1", "table2", "fig17", "segments", "fig19", "toy",
+        "kernel", "fig24", "part3")]
+
+
+def test_error_text_hides_round_off_only():
+    assert bell.error_text(3e-13) == "< 1e-10"
+    assert bell.error_text(2.5e-3) == "0.00250"
+    assert bell.error_text(1e-10) != "< 1e-10"
+
+
+def _machine(output, network, max_error, contributions=None):
+    import types
+
+    return types.SimpleNamespace(output=output, network=network, max_error=max_error,
+                                 contributions=contributions)
+
+
+def test_toy_report_agreement_and_errors():
+    import types
+
+    import torch
+
+    net = torch.tensor([[2.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]])
+    wrong_half = torch.tensor([[2.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    contributions = torch.tensor([[[1.0, -2.0]], [[0.5, 0.5]], [[0.0, 0.1]], [[-3.0, 0.0]]])
+    toy = types.SimpleNamespace(
+        run=types.SimpleNamespace(losses=[0.9, 0.25]),
+        grid={"exact": _machine(net, net, 1e-13), "uniform": _machine(wrong_half, net, 0.02)},
+        probe_fixed=_machine(None, None, 4e-7), probe_adaptive=_machine(
+            None, None, 1e-14, contributions))
+    lines = bell.toy_report(toy)
+    assert lines[0] == "toy: final training loss 0.250"
+    assert lines[1] == "exact    prediction agreement 1.00  max |kernel − network| < 1e-10"
+    assert lines[2] == "uniform  prediction agreement 0.500  max |kernel − network| 0.0200"
+    assert lines[3] == "probes, 48 fixed nodes: max error 4.00e-07"
+    assert lines[4].endswith("['3.00', '1.00', '0.100', '3.00']")
+
+
+def test_mnist_kernel_report_lines(monkeypatch):
+    import types
+
+    import torch
+
+    Xq = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    run = types.SimpleNamespace(steps=7, losses=[2.3, 0.5],
+                                output=lambda x: torch.stack([x[:, 0], x[:, 1]], 1))
+    mk = types.SimpleNamespace(
+        Y=torch.arange(5), Xq=Xq, Yq=torch.tensor([0, 1, 0, 1]), run=run,
+        summed={"exact": _machine(None, None, 2e-14), "start": _machine(None, None, 0.031)},
+        kernel_nearest=torch.tensor([0, 1, 2, 3]), pixel_nearest=torch.tensor([0, 4, 2, 4]))
+    monkeypatch.setattr(bell.pk, "parameter_norms", lambda r: [1.0, 1.1, 1.25])
+    lines = bell.mnist_kernel_report(mk)
+    # argmax of (x0, x1): 0, 1, 0 (tie), 0 (tie) against labels 0, 1, 0, 1 -> 3 of 4
+    assert lines[0] == "MNIST DPK: M = 5  steps = 7  final loss 0.500  test acc 0.750"
+    assert lines[1:3] == ["exact    max |kernel − network|: < 1e-10",
+                          "start    max |kernel − network|: 0.0310"]
+    assert lines[3] == "kernel-nearest = pixel-nearest: 0.500 | ‖w_N‖/‖w_0‖ along GD: 1.25"
+
+
+def test_throughputs_time_the_mlp_and_the_first_cnn(monkeypatch):
+    timed = []
+    monkeypatch.setattr(bell, "throughput", lambda name, model, x: timed.append((name, model)))
+    bell.throughputs("mlp", {"FC10-4": "fc", "C-2": "c2", "C-4": "c4"}, None)
+    assert timed == [("MLP-100-20", "mlp"), ("C-2", "c2")]
+    timed.clear()
+    bell.throughputs("mlp", {"FC10-4": "fc"}, None)
+    assert timed == [("MLP-100-20", "mlp")]

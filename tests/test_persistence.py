@@ -29,6 +29,15 @@ def _sigma_se(k: int, d: float, gamma: float, n_samples: int) -> float:
     return math.sqrt(gamma * (1 - gamma) / n_samples) / dp
 
 
+def _half_space_and_point(d: float, n: int = 10) -> tuple[P.HalfSpaceClassifier, torch.Tensor]:
+    """The half-space x₀ > 0 in R^n (class 1) and the point at distance ``d`` from its plane."""
+    w = torch.zeros(n)
+    w[0] = 1.0
+    x = torch.zeros(1, n)
+    x[0, 0] = d
+    return P.HalfSpaceClassifier(w), x
+
+
 def test_wedge_closed_form_matches_figure_8_and_definition():
     # the document's Fig 8 values (gamma = 0.7, d = 1)
     fig8 = {1: 1.907, 2: 1.020, 3: 0.823, 5: 0.674, 10: 0.552, 20: 0.475, 50: 0.408, 100: 0.372}
@@ -162,11 +171,7 @@ def test_persistence_infinite_and_zero_without_hanging():
 
 
 def test_class_frequencies_rows_and_half_space_law():
-    w = torch.zeros(10)
-    w[0] = 1.0
-    model = P.HalfSpaceClassifier(w)
-    x = torch.zeros(1, 10)
-    x[0, 0] = 1.0
+    model, x = _half_space_and_point(1.0)
     sig = [0.5, 1.0, 3.0]
     f = P.class_frequencies(model, x, sig, 20_000, seed=0)
     assert f.shape == (3, 2)
@@ -178,11 +183,7 @@ def test_class_frequencies_rows_and_half_space_law():
 
 def test_class_frequencies_draw_fresh_samples_per_sigma():
     # the document draws new samples for every σ: two equal σ give different rows
-    w = torch.zeros(10)
-    w[0] = 1.0
-    model = P.HalfSpaceClassifier(w)
-    x = torch.zeros(1, 10)
-    x[0, 0] = 1.0
+    model, x = _half_space_and_point(1.0)
     fresh = P.class_frequencies(model, x, [1.0, 1.0, 1.0], 500, seed=0)
     assert not torch.equal(fresh[0], fresh[1]) or not torch.equal(fresh[1], fresh[2])
     crn = P.class_frequencies(model, x, [1.0, 1.0], 500, seed=0, common_random_numbers=True)
@@ -193,9 +194,7 @@ def test_class_frequencies_batch_one_pass_half_space_law():
     """All points and all σ in one Monte Carlo pass (issue 14): the forward passes number
     ceil(B·S·N / batch) (the earlier per-point, per-σ loop made at least B·S), every (point, σ)
     pair follows the half-space law Φ(d/σ) within 4 SE, and the pairs draw fresh noise."""
-    w = torch.zeros(10)
-    w[0] = 1.0
-    model = P.HalfSpaceClassifier(w)
+    model, _ = _half_space_and_point(1.0)
     calls = []
     counted = lambda x: calls.append(len(x)) or model(x)  # noqa: E731
     d = torch.tensor([0.5, 1.0, 2.0])

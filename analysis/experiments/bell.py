@@ -472,6 +472,15 @@ def throughput(name: str, model: torch.nn.Module, x: Tensor, repeats: int = 5,
                       float(np.median([r["mc_per_s"] for r in runs])))
 
 
+def throughputs(mlp: torch.nn.Module, nets: dict[str, torch.nn.Module], x: Tensor
+                ) -> list[Throughput]:
+    """:func:`throughput` of the MNIST MLP (``"MLP-100-20"``) and of the first C-Ch network of
+    ``nets`` (Table 1's models), when there is one, at the test point(s) ``x``."""
+    cnn = next((n for n in nets if n.startswith("C-")), None)
+    named = [("MLP-100-20", mlp)] + ([(cnn, nets[cnn])] if cnn else [])
+    return [throughput(name, model, x) for name, model in named]
+
+
 def throughput_frame(perf: Sequence[Throughput], limit: float = 1.5) -> pd.DataFrame:
     """Throughput table. Columns: ``model``, ``raw /s``, ``MC /s`` (samples per second),
     ``ratio`` (mean raw / MC), ``low``, ``high`` (its bootstrap interval), ``≤ 1.5×`` (the
@@ -819,6 +828,32 @@ def toy_kernel(per_class: int, hidden: int, lr: float, steps: int, grid: int, se
     return ToyKernel(run, X, Y, gx, km, probe, fixed, adaptive)
 
 
+def error_text(err: float, exact: float = 1e-10) -> str:
+    """A kernel-machine error as printed: ``"< 1e-10"`` below ``exact``, else 3 significant
+    figures (the float64 round-off below it differs between machines)."""
+    from analysis import report
+
+    return f"< {exact:g}" if err < exact else report.sig3(err)
+
+
+def toy_report(toy: ToyKernel) -> list[str]:
+    """The printed lines of the toy section: final training loss; per method, the fraction of
+    grid points where the kernel machine predicts the network's class and its max error; the
+    error with 48 fixed nodes at the probes; the probes' Σ_i |contribution|."""
+    from analysis import report
+
+    net = toy.grid["exact"].network.argmax(1)
+    lines = [f"toy: final training loss {report.sig3(toy.run.losses[-1])}"]
+    for m, km in toy.grid.items():
+        agree = (km.output.argmax(1) == net).double().mean().item()
+        lines.append(f"{m:8s} prediction agreement {report.sig3(agree)}  max |kernel − network| "
+                     f"{error_text(km.max_error)}")
+    sums = toy.probe_adaptive.contributions[:, 0].abs().sum(1)
+    return lines + [f"probes, 48 fixed nodes: max error {error_text(toy.probe_fixed.max_error)}",
+                    "Σ_i |contributions| (in-dist, in-dist, OOD (4,15), OOD (-6,-6)): "
+                    f"{[report.sig3(v) for v in sums.tolist()]}"]
+
+
 def fig21_claim(toy: ToyKernel, section: str) -> claims.Claim:
     """Fig 21: min Σ_i|contribution| of the two in-distribution probes minus the max of the two
     OOD probes, ``at_least(0)``; exact numbers of one trained network (4 probes, as the
@@ -859,6 +894,22 @@ def mnist_kernel(ds: Dataset, n_train: int, n_test: int, hidden: int, lr: float,
               for m in ("exact", "uniform", "start")}
     return MnistKernel(run, X, Y, Xq, sub.y_test, pp, summed,
                        pp.contributions[:, 0].argmax(1), torch.cdist(Xq, X).argmin(1))
+
+
+def mnist_kernel_report(mk: MnistKernel) -> list[str]:
+    """The printed lines of the MNIST path-kernel section: training size, steps, final loss and
+    test accuracy of the GD run; each method's max error; the fraction of test points whose
+    kernel- and pixel-nearest training points coincide; ‖w_N‖/‖w_0‖."""
+    from analysis import report
+
+    acc = (mk.run.output(mk.Xq).argmax(1) == mk.Yq).double().mean()
+    same = (mk.kernel_nearest == mk.pixel_nearest).double().mean()
+    return ([f"MNIST DPK: M = {len(mk.Y)}  steps = {mk.run.steps}  final loss "
+             f"{report.sig3(mk.run.losses[-1])}  test acc {report.sig3(acc)}"]
+            + [f"{m:8s} max |kernel − network|: {error_text(km.max_error)}"
+               for m, km in mk.summed.items()]
+            + [f"kernel-nearest = pixel-nearest: {report.sig3(same)} | ‖w_N‖/‖w_0‖ along GD: "
+               f"{report.sig3(pk.parameter_norms(mk.run)[-1])}"])
 
 
 def kernel_claims(toy: ToyKernel, mk: MnistKernel, section: str) -> list[claims.Claim]:
@@ -988,6 +1039,45 @@ def part3_claims(orth: OrthantProbe, probes: dict[str, bd.ProbeResult], section:
                          f"{first[1] / first[0]:.3g})"), section),
         claims.Claim("Abstract: GP uncertainty, NTK comparison, non-stationarity results",
                      "claimed", claims.not_testable("no experiment in the draft"), section),
+    ]
+
+
+#: the MyST label of the chapter section that shows each claim's evidence
+SECTIONS = {"wedge": "sec-04-wedge", "fig9": "sec-04-fig9", "fig10": "sec-04-fig10",
+            "table1": "sec-04-table1", "table2": "sec-04-fashion", "fig17": "sec-04-fig17",
+            "segments": "sec-04-segments", "fig19": "sec-04-fig19", "toy": "sec-04-toy",
+            "kernel": "sec-04-mnist-dpk", "fig24": "sec-04-fig24", "part3": "sec-04-boundary"}
+
+
+def verdicts(cfg, *, wedge: WedgeResult, frequencies: FrequencyResult,
+             fig10_sets: PersistenceSets, table1: dict[str, list[Table1Run]],
+             table2: FashionResult, fade: FadeProfiles, segment_result: SegmentResult,
+             norms: Concentration, toy: ToyKernel, mnist_dpk: MnistKernel, line: LineProfile,
+             orthant: OrthantProbe, probes: dict[str, bd.ProbeResult]) -> list[claims.Claim]:
+    """Every claim of the chapter, in the order of its sections, each tied to its section's
+    label (:data:`SECTIONS`): Fig 8 (:func:`wedge_claims`), Figs 9/13 (:func:`fade_claim`),
+    Fig 10 (:func:`less_persistent_claim`), Table 1, Table 2, Fig 17, Figs 12/18, Fig 19,
+    Fig 21, Thm 14.5 and Figs 22/23 (:func:`kernel_claims`), Fig 24 and Part III.
+
+    Args:
+        cfg: the chapter's configuration (``fashion_targets``, ``fig24_net``).
+        the others: the named results of this module's functions, as the chapter computed them.
+    """
+    sec = SECTIONS
+    return [
+        *wedge_claims(wedge, sec["wedge"]),
+        fade_claim(frequencies, sec["fig9"]),
+        less_persistent_claim("Fig 10: IGSM adversarials are much less persistent than natural "
+                              "images (MNIST MLP)", fig10_sets, sec["fig10"]),
+        *table1_claims(table1, sec["table1"]),
+        *table2_claims(table2, cfg.fashion_targets, sec["table2"]),
+        fig17_claim(fade, sec["fig17"]),
+        segment_claim(segment_result, sec["segments"]),
+        fig19_claim(norms, sec["fig19"]),
+        fig21_claim(toy, sec["toy"]),
+        *kernel_claims(toy, mnist_dpk, sec["kernel"]),
+        fig24_claim(line, cfg.fig24_net, sec["fig24"]),
+        *part3_claims(orthant, probes, sec["part3"]),
     ]
 
 

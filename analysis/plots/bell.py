@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from analysis.plots import PALETTE, _np, axes
+from analysis.plots import PALETTE, _np, axes, plot_images
 
 ORIG, ADV = "#000000", "#D55E00"
 
@@ -248,3 +248,132 @@ def plot_panels(draw, panels: Sequence[Mapping], ncols: int = 4, size: tuple[flo
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+# ------------------------------------------------------------------ one figure per chapter figure
+# Each function below draws one figure of chapter 04 from the result object of the
+# ``analysis.experiments.bell`` function that computed it (read by attribute, so this module
+# does not import the experiments layer).
+
+
+def plot_fig8(wedge, document: Mapping[int, float] | None = None) -> Figure:
+    """Fig 8 from a wedge result (``ks``, ``closed``, ``mc``), with the thesis's values."""
+    return plot_panels(plot_wedge, [dict(ks=wedge.ks, closed=wedge.closed, mc=wedge.mc,
+                                         document=document)], ncols=1, size=(6.5, 4))
+
+
+def plot_figs9_13(freq) -> Figure:
+    """Figs 9, 13: class frequencies around the natural point (first panel) and around each of
+    its IGSM adversarials (one panel per target; "(missed)" where the attack failed)."""
+    natural = dict(sigmas=freq.sigmas, freqs=freq.natural, original=freq.source,
+                   title=f"natural '{freq.source}'", legend=False)
+    return plot_panels(plot_class_frequencies, [natural] + [
+        dict(sigmas=freq.sigmas, freqs=freq.adversarial[j], original=freq.source, adversarial=c,
+             title=f"IGSM {freq.source} → {c}" + ("" if freq.hit[j] else " (missed)"),
+             legend=False) for j, c in enumerate(freq.targets)],
+        ncols=5, size=(3.3, 2.8), sharey=True)
+
+
+def plot_fig10(sets) -> Figure:
+    """Fig 10: histograms of the persistence of natural and adversarial points."""
+    return plot_panels(plot_persistence_hist, [dict(natural=sets.natural,
+                                                    adversarial=sets.adversarial)],
+                       ncols=1, size=(6.5, 3.8))
+
+
+def plot_figs14_16(runs: Mapping[str, Sequence]) -> Figure:
+    """Figs 14-16: one persistence histogram per Table 1 network, its seeds pooled."""
+    return plot_panels(plot_persistence_hist, [
+        dict(natural=np.concatenate([r.natural for r in rs]), bins=12, title=name,
+             adversarial=np.concatenate([r.adversarial for r in rs]))
+        for name, rs in runs.items()], ncols=4, size=(3.4, 3.0))
+
+
+def plot_figs11_17(fade, classes: Sequence[str], source: int,
+                   natural: tuple[str, str] = ("vgg_mini", "VGG-mini"), n_shown: int = 4) -> Figure:
+    """Figs 11, 17: class frequencies around the natural source of net ``natural[0]`` (shown as
+    ``natural[1]``) and around the first hit of each of the first ``n_shown`` ``net/attack``
+    pairs of ``fade`` that hit at all."""
+    shown = [k for k, t in fade.targets.items() if len(t)][:n_shown]
+    first = dict(sigmas=fade.sigmas, freqs=fade.natural[natural[0]], original=source,
+                 classes=classes, title=f"{natural[1]}: natural {classes[source]}", legend=False)
+    return plot_panels(plot_class_frequencies, [first] + [
+        dict(sigmas=fade.sigmas, freqs=fade.frequencies[k][0], original=source,
+             adversarial=int(fade.targets[k][0]), classes=classes, legend=False,
+             title=f"{k}: → {classes[fade.targets[k][0]]}") for k in shown],
+        ncols=5, size=(3.3, 2.8), sharey=True)
+
+
+def plot_figs12_18(seg) -> Figure:
+    """Figs 12, 18: persistence along each natural → adversarial segment (one panel each)."""
+    return plot_panels(plot_persistence_profile, [
+        dict(taus=seg.taus, persist=p, labels_along=seg.labels[t], title=t)
+        for t, p in seg.persistence.items()], ncols=2, size=(6.0, 3.8))
+
+
+def plot_fig19(conc, radius: float) -> Figure:
+    """Fig 19: norm histograms of the Gaussian and uniform-ball samples, one panel per n."""
+    return plot_panels(plot_norms, [dict(gauss=conc.gaussian[n], ball=conc.ball[n], n=n, r=radius)
+                                    for n in conc.gaussian], ncols=2, size=(5.5, 3.6))
+
+
+def plot_fig20(toy) -> Figure:
+    """Fig 20: the toy set and the classes the network and its exact kernel machine predict on
+    the grid."""
+    exact = toy.grid["exact"]
+    return plot_panels(plot_toy, [dict(X=toy.X, Y=toy.Y, grid_x=toy.grid_x, grid_y=toy.grid_x,
+                                       pred_net=exact.network.argmax(1),
+                                       pred_kernel=exact.output.argmax(1))],
+                       ncols=1, size=(6.0, 4.5))
+
+
+def plot_fig21(toy, n_in_distribution: int = 2) -> Figure:
+    """Fig 21: each toy training point's contribution at each probe (the first
+    ``n_in_distribution`` probes are in distribution, the others out of it)."""
+    return plot_panels(plot_kernel_values, [
+        dict(X=toy.X, values=toy.probe_adaptive.contributions[j, 0], point=toy.probes[j],
+             title=("in-distribution" if j < n_in_distribution else "OOD")
+             + f" x = {tuple(toy.probes[j].tolist())}") for j in range(len(toy.probes))],
+        ncols=4, size=(4.0, 3.4))
+
+
+def plot_fig22(mk, n_shown: int = 8) -> Figure:
+    """Fig 22: the first ``n_shown`` test points, each beside its kernel-nearest and its
+    pixel-nearest training point (labels in the titles)."""
+    rows = range(min(n_shown, len(mk.Xq)))
+    images = [im for j in rows for im in (mk.Xq[j], mk.X[mk.kernel_nearest[j]],
+                                          mk.X[mk.pixel_nearest[j]])]
+    titles = [f"{what} ({int(label)})" for j in rows for what, label in
+              (("test", mk.Yq[j]), ("kernel", mk.Y[mk.kernel_nearest[j]]),
+               ("pixel", mk.Y[mk.pixel_nearest[j]]))]
+    return plot_images(np.stack([_np(im) for im in images]).astype(np.float32), titles, ncols=6)
+
+
+def plot_fig23(mk) -> Figure:
+    """Fig 23: network output against each kernel machine's (exact, uniform t, step start)."""
+    return plot_panels(plot_kernel_vs_network, [dict(
+        network=mk.summed["exact"].network,
+        kernels={f"{m} (max err {km.max_error:.1e})": km.output for m, km in mk.summed.items()})],
+        ncols=1, size=(6.0, 4.5))
+
+
+def plot_fig24(line, name: str) -> Figure:
+    """Fig 24: the profile along w(t) = w₀ + t(w₁ − w₀) of network ``name``."""
+    return plot_panels(plot_interpolation, [dict(profile=line.profile, title=f"{name}, w₀ → w₁")],
+                       ncols=1, size=(7.0, 4.0))
+
+
+def plot_orthant_probe(orth, n: int) -> Figure:
+    """Part III: singular values of Gaussian samples projected onto the k-orthant in R^n."""
+    return plot_panels(plot_spectra, [dict(spectra=orth.spectra,
+                                           title=f"orthant probe, n = {n}")],
+                       ncols=1, size=(6.0, 4.0))
+
+
+def plot_boundary_probes(probes: Mapping[str, object]) -> Figure:
+    """Part III: the probes' singular values, of the centred boundary points and of the normals
+    (one panel each, one curve per probe)."""
+    return plot_panels(plot_spectra, [
+        dict(spectra={n: p.spectra[kind] for n, p in probes.items()}, title=title)
+        for kind, title in (("centred", "projected boundary points (centred)"),
+                            ("normals", "normals x − proj(x)"))], ncols=2, size=(5.5, 3.6))
