@@ -3,6 +3,13 @@
 Random classifiers are drawn as in the thesis (uniform parameters and samples, §3.3, §4.3);
 "deviation" (undefined in the thesis, erratum E12) is read as ``‖η_FGS‖₂ − bound``. Every
 function is seeded and deterministic for a fixed thread count.
+
+The chapter notebook makes one call per computation, table and figure: the section functions
+(``linear_table``, ``random_mlp_table``, ``tabular_table``, ``regulariser_sweep``,
+``counterexamples``, ``chapter_cnns``, ``lenet_timing``, ``gain_curves``), the tables and
+printed lines built from their results (``*_rows``, ``*_lines``, ``table5x``), the figure data
+(methods of the result classes, ``cnn_grids``, ``confusions``, ...), and the verdicts
+(:func:`verdicts`, :func:`checked_verdicts`) and :func:`errata`.
 """
 
 from __future__ import annotations
@@ -629,6 +636,25 @@ def linear_table(n_classifiers: int, n_samples: int, seed: int) -> LinearResult:
     return _cached("linear_table", key, LinearResult, compute)
 
 
+def _line(*parts: Any) -> str:
+    """``parts`` joined as ``print`` joins them (``str`` of each, one space between)."""
+    return " ".join(str(p) for p in parts)
+
+
+def linear_excess_lines(lin: LinearResult) -> list[str]:
+    """Table 3.1's pattern: each test's mean excess ÷ test 1's, L2 and ℓ1 readings, and the
+    document's (3 significant figures). Needs test 1 in ``lin``."""
+    from analysis.report import sig3
+
+    out = []
+    for name, exc in (("L2", lin.excess), ("ℓ1", lin.excess_l1)):
+        ratio = {k: np.mean(exc[k]) / np.mean(exc[1]) for k in exc}
+        out.append(_line(f"mean excess ÷ test 1, {name}:", {k: sig3(v) for k, v in ratio.items()}))
+    out.append(_line("document (mean ÷ test 1):",
+                     {k: sig3(v[0] / X1_PAPER[1][0]) for k, v in X1_PAPER.items()}))
+    return out
+
+
 # ------------------------------------------------------------------------ Table 4.1
 
 
@@ -647,6 +673,13 @@ def activation_table(grid: int = 400_001) -> tuple[list[dict[str, Any]], dict[st
 # ------------------------------------------------------------------------ Table 4.2, Fig 4.1
 
 
+def fgs_deviation(r: dict[str, np.ndarray]) -> np.ndarray:
+    """The finite deviations ``‖η_FGS‖₂ − published bound`` of one Table 4.2 row's or Table 4.3
+    data set's arrays (``fgs`` and ``published``, input units)."""
+    d = r["fgs"] - r["published"]
+    return d[np.isfinite(d)]
+
+
 @dataclass
 class RandomMLPResult:
     """Table 4.2 / Fig 4.1 (random tanh MLPs).
@@ -662,9 +695,25 @@ class RandomMLPResult:
 
     def deviation(self, row: int) -> np.ndarray:
         """The finite deviations ``‖η_FGS‖₂ − published bound`` of ``row``."""
-        r = self.per_row[row]
-        d = r["fgs"] - r["published"]
-        return d[np.isfinite(d)]
+        return fgs_deviation(self.per_row[row])
+
+    def deviations(self) -> dict[str, np.ndarray]:
+        """Fig 4.1, left: :meth:`deviation` of every row, keyed ``"row <k>"``."""
+        return {f"row {k}": self.deviation(k) for k in self.per_row}
+
+    def ray_ratios(self) -> dict[str, np.ndarray]:
+        """Fig 4.1, right: ray-search distance ÷ corrected bound of the rows that ran the 2-D
+        ray search (an upper bound on the minimal distance; ratios below 1 would be
+        violations), keyed ``"row <k>"``."""
+        return {f"row {k}": r["exact"] / r["corrected"] for k, r in self.per_row.items()
+                if np.isfinite(r["exact"]).any()}
+
+    def pooled_grid(self) -> dict[str, tuple[dict[str, np.ndarray], np.ndarray]]:
+        """Every row pooled, for :func:`analysis.plots.peck.plot_bound_grids`: the bounds per
+        variant and the smallest verified attack distance of each (MLP, sample) pair."""
+        rs = self.per_row.values()
+        return {"random tanh MLPs": ({v: np.concatenate([r[v] for r in rs]) for v in R.VARIANTS},
+                                     np.concatenate([r["attack"] for r in rs]))}
 
 
 def random_mlp_table(rows: Sequence[int], n_mlps: int, exact_mlps: int, fgs_steps: int,
@@ -722,9 +771,21 @@ class TabularResult:
 
     def deviation(self, name: str) -> np.ndarray:
         """The finite deviations ``‖η_FGS‖₂ − published bound`` on data set ``name``."""
-        r = self.per_set[name]
-        d = r["fgs"] - r["published"]
-        return d[np.isfinite(d)]
+        return fgs_deviation(self.per_set[name])
+
+    def deviations(self) -> dict[str, np.ndarray]:
+        """Fig 4.2, left: :meth:`deviation` of every data set."""
+        return {k: self.deviation(k) for k in self.per_set}
+
+    def attack_ratios(self) -> dict[str, np.ndarray]:
+        """Fig 4.2, right: strongest attack distance ÷ bound, keyed ``"<set> <variant>"``."""
+        return {f"{k} {v}": r["attack"] / r[v] for k, r in self.per_set.items()
+                for v in R.VARIANTS}
+
+    def grids(self) -> dict[str, tuple[dict[str, np.ndarray], np.ndarray]]:
+        """Per data set, the bounds per variant and the strongest attack distance (for
+        :func:`analysis.plots.peck.plot_bound_grids`)."""
+        return {k: ({v: r[v] for v in R.VARIANTS}, r["attack"]) for k, r in self.per_set.items()}
 
 
 def _tanh_mlp(name: str, epochs: int, seed: int, ell: float = 0.0):
@@ -831,6 +892,21 @@ def regulariser_sweep(sets: Sequence[str], ells: Sequence[float], epochs: int, r
     return _cached("regulariser_sweep", key, RegulariserResult, compute)
 
 
+def regulariser_rows(reg: RegulariserResult) -> list[dict[str, Any]]:
+    """Fig 4.3 as a table: one row per (data set, ℓ), means over the seeds."""
+    return [{"data": k, **r} for k, rs in reg.rows.items() for r in rs]
+
+
+def regulariser_lines(reg: RegulariserResult, margin: float = 0.05) -> list[str]:
+    """Per data set, the best useful ℓ (:func:`useful_regularisation`, on the test labels of
+    the sweep's split) and the ℓ at which the net collapsed to one class."""
+    y_test = {name: tabular_data(name, seed=reg.seeds[0]).y_test for name in reg.rows}
+    useful, collapsed = useful_regularisation(reg.rows, y_test, margin=margin)
+    return [_line(f"{name}: best useful ℓ =", r["ℓ"] if r else "none",
+                  "| collapsed to one class at ℓ =", [e for e, n in collapsed.items() if name in n])
+            for name, r in useful.items()]
+
+
 # ------------------------------------------------------------------------ erratum counterexamples
 
 
@@ -918,6 +994,30 @@ def counterexamples(seed: int) -> Counterexamples:
         relu, bn, bn_s, float(R.bn_deltas(one, yn, an).min()),
         float((one / (an * u).norm(dim=1)).min()), lrn_b, lrn_actual, lrn_kappa, hi_r,
         float(R.lrn_rule(t([1e-3]), Xr, "sound", **LRN_KW)), conv, taylor)
+
+
+def counterexample_lines(cex: Counterexamples) -> list[str]:
+    """The erratum counterexamples as printed lines (3 significant figures)."""
+    from analysis.report import sig3
+
+    def d3(d: dict[str, float]) -> dict[str, str]:
+        return {k: sig3(v) for k, v in d.items()}
+
+    return [
+        _line("E5 ReLU: published", sig3(cex.relu["published"]), "> true 0.02 >= sound",
+              sig3(cex.relu["sound"])),
+        _line("E6 BN:", d3(cex.bn), "true <= 1"),
+        _line("E6 BN, a = (10, 1):", d3(cex.bn_scaled), "| min_j δ_j (old corrected)",
+              sig3(cex.bn_min_quadratic), "| true minimum", sig3(cex.bn_true_min)),
+        _line("E7 LRN:", d3(cex.lrn), "actual", sig3(cex.lrn_actual)),
+        _line("E7 published LRN bound for κ = 1, 1e-3, 1e-9:",
+              [sig3(v) for v in cex.lrn_kappa.values()], "| κ = 1e-3: ‖R‖ =",
+              sig3(cex.lrn_random_actual), "suffices; sound", sig3(cex.lrn_random_sound)),
+        _line("E2 conv: ||W*R|| =", sig3(cex.conv["lhs"]), "> ||W||_F ||R|| =",
+              sig3(cex.conv["frobenius"]), "<= ||T_W|| ||R|| =", sig3(cex.conv["operator"])),
+        _line("E3 Taylor A.1: error", sig3(cex.taylor["error"]), "> stated",
+              sig3(cex.taylor["stated"]), "<= corrected", sig3(cex.taylor["corrected"])),
+    ]
 
 
 # ------------------------------------------------------------------------ chapter 5: CNNs
@@ -1057,6 +1157,119 @@ def cnn_suite(mnist, fashion, *, lenet_epochs: int, nin_epochs: int, nin_width: 
     return out
 
 
+def chapter_data(cfg) -> tuple[Any, Any]:
+    """The chapter's image sets at the sizes of ``cfg`` (:func:`analysis.config.resolve`):
+    MNIST from ``cfg.data_source`` (``mnist_train`` training digits, ``n_eval`` test digits,
+    each capped at what the source has) and Fashion-MNIST (``nin_train`` / ``n_eval``)."""
+    from analysis import data
+
+    mnist = data.load("mnist", cfg.data_source, seed=cfg.seed)
+    mnist = mnist.subset(n_train=min(cfg.mnist_train, len(mnist.y_train)),
+                         n_test=min(cfg.n_eval, len(mnist.y_test)), seed=cfg.seed)
+    fashion = data.load("fashion_mnist").subset(n_train=cfg.nin_train, n_test=cfg.n_eval,
+                                                seed=cfg.seed)
+    return mnist, fashion
+
+
+def training_seeds(cfg) -> list[int]:
+    """The ``n_seeds`` training seeds ``seed, seed + 1, ...`` of ``cfg``."""
+    return [cfg.seed + i for i in range(cfg.n_seeds)]
+
+
+def _train_device(cfg) -> str:
+    from analysis import env
+
+    return str(env.get_device(cfg.device))  # training only; bounds and attacks run on the CPU
+
+
+def chapter_cnns(cfg, mnist, fashion) -> dict[str, list[CNNResult]]:
+    """:func:`cnn_suite` at the sizes of ``cfg``, trained on ``cfg.device``."""
+    return cnn_suite(mnist, fashion, lenet_epochs=cfg.lenet_epochs, nin_epochs=cfg.nin_epochs,
+                     nin_width=cfg.nin_width, lrn_variants=cfg.lrn_variants,
+                     seeds=training_seeds(cfg), fgs_steps=cfg.fgs_steps,
+                     strong=cfg.strong_attacks, n_strong=cfg.n_strong, device=_train_device(cfg))
+
+
+def first_lenet(cfg, mnist) -> nn.Module:
+    """The LeNet-5 of the first training seed (cached training; on the CPU, eval mode)."""
+    spec = cnn_spec(LENET, lenet_epochs=cfg.lenet_epochs, nin_epochs=cfg.nin_epochs,
+                    nin_width=cfg.nin_width)
+    return trained_cnn(*spec, seed=training_seeds(cfg)[0], device=_train_device(cfg), data=mnist)
+
+
+def cnn_violation_lines(cnn: dict[str, list[CNNResult]]) -> list[str]:
+    """Per network (first seed): accuracy and the violations of each variant against the
+    strongest attack."""
+    from analysis.report import sig3
+
+    return [_line(label, f"(seeds {len(runs)}): accuracy {sig3(runs[0].accuracy)}; violations "
+                  "vs strongest attack (published, corrected, sound):",
+                  [violations(runs[0].bounds[v], runs[0].best) for v in R.VARIANTS])
+            for label, runs in cnn.items()]
+
+
+def layer_rows(c: CNNResult) -> list[dict[str, Any]]:
+    """Per layer of the chain (output to input), the mean input bound κ of each variant."""
+    return [{"layer (input κ)": name, **{v: c.layers[v][i][1] for v in R.VARIANTS}}
+            for i, (name, _) in enumerate(c.layers["sound"])]
+
+
+def conv_factor_check(rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """On the convolution rows of :func:`layer_factors`, check our code's invariants (raising
+    ``AssertionError``): the certified ‖T_W‖₂ ≤ ⌈q/s⌉‖W‖_F (corrected Lemma A.4), and the
+    conv rule's factor published ÷ sound = ‖T_W‖₂/‖W‖_F.
+
+    Returns:
+        ``(n, total)``: convolutions where ÷‖W‖_F claims more than the sound rule
+        (‖T_W‖₂ > ‖W‖_F), and the number of convolutions.
+    """
+    conv = [r for r in rows if np.isfinite(r["‖T_W‖₂"])]
+    for r in conv:
+        assert r["‖T_W‖₂"] <= r["⌈q/s⌉‖W‖_F"] * (1 + 1e-12), f"{r['layer']}: ‖T_W‖₂ > ⌈q/s⌉‖W‖_F"
+        assert np.isclose(r["published ÷ sound"], r["‖T_W‖₂"] / r["‖W‖_F"], rtol=1e-9), \
+            f"{r['layer']}: the conv factor is not ‖T_W‖₂/‖W‖_F"
+    return sum(r["‖T_W‖₂"] > r["‖W‖_F"] for r in conv), len(conv)
+
+
+def cnn_grids(cnn: dict[str, list[CNNResult]], lrn: bool = False
+              ) -> dict[str, tuple[dict[str, np.ndarray], np.ndarray]]:
+    """Bounds per variant and the strongest attack distance (first seed) of LeNet-5 and
+    NIN-lite, or with ``lrn`` of each LeNet-LRN net (titled ``"LeNet-<pos>"``)."""
+    if lrn:
+        return {f"LeNet-{k[4:]}": (v[0].bounds, v[0].best) for k, v in cnn.items()
+                if k.startswith("LRN")}
+    return {k: (cnn[k][0].bounds, cnn[k][0].best) for k in (LENET, NIN)}
+
+
+def cnn_tightness(cnn: dict[str, list[CNNResult]]) -> dict[str, dict[str, np.ndarray]]:
+    """Strongest attack distance ÷ bound per image, per network (LeNet-5, NIN-lite) and
+    variant (first seed)."""
+    return {k: {v: cnn[k][0].best / cnn[k][0].bounds[v] for v in R.VARIANTS} for k in (LENET, NIN)}
+
+
+def fgs_eps255(cnn: dict[str, list[CNNResult]]) -> dict[str, np.ndarray]:
+    """Fig 5.11: FGS ε of the flipped images (0-255 scale), LeNet-5 and NIN-lite, first seed."""
+    return {k: cnn[k][0].eps255() for k in (LENET, NIN)}
+
+
+def confusions(cnn: dict[str, list[CNNResult]], classes: dict[str, Sequence[str]]
+               ) -> dict[str, tuple[np.ndarray, Sequence[str]]]:
+    """Fig 5.10: per network of ``classes`` (first seed), the :func:`confusion` of the labels
+    before and after FGS, with the class names."""
+    return {k: (confusion(cnn[k][0].pred, cnn[k][0].fgs_label, len(names)), names)
+            for k, names in classes.items()}
+
+
+def example_panels(c: CNNResult, classes: Sequence[str]) -> tuple[Tensor, Tensor, list[str],
+                                                                   list[str]]:
+    """Figs 5.8-5.9: the clean and FGS images of ``c`` with their titles (predicted label;
+    label after FGS and ε on the 0-255 scale), for :func:`analysis.plots.peck.plot_fgs_examples`."""
+    idx = c.examples["index"]
+    return (c.examples["clean"], c.examples["adversarial"],
+            [f"clean: {classes[c.pred[i]]}" for i in idx],
+            [f"{classes[c.fgs_label[i]]}, ε={255 * c.fgs_eps[i]:.2f}" for i in idx])
+
+
 def table51(cnn: dict[str, list[CNNResult]], n_pixels: dict[str, int]) -> list[dict[str, Any]]:
     """Table 5.1 rows (first seed): FGS and bound means per pixel on the 0-255 scale and the
     ratios FGS mean ÷ bound mean (images FGS flipped)."""
@@ -1116,6 +1329,16 @@ def lrn_lipschitz_check(seed: int, channels: Sequence[int] = (20, 50)) -> dict[s
     return cache.memo("peck/lrn_lipschitz", {"seed": seed, "channels": list(channels)}, compute)
 
 
+def lrn_lipschitz_lines(lip: dict[str, Any]) -> list[str]:
+    """Per channel count of :func:`lrn_lipschitz_check`, the proven constant beside the largest
+    Jacobian norm found."""
+    from analysis.report import sig3
+
+    return [f"LRN over {ch} channels: proven L = {sig3(lip['proven'])}, largest ‖J‖₂ found "
+            f"{sig3(v)} (k^(−β) = {sig3(lip['k_pow'])}); L ÷ found = {sig3(lip['proven'] / v)}"
+            for ch, v in lip["found"].items()]
+
+
 # ------------------------------------------------------------------------ timing
 
 
@@ -1172,6 +1395,22 @@ def bound_timing(model: nn.Module, x: Tensor, *, strong: Sequence[str], n_attack
     return TimingResult(per, setup, per["strong"] / slowest, len(x), n_attack)
 
 
+def lenet_timing(cfg, mnist) -> TimingResult:
+    """:func:`bound_timing` of the first seed's LeNet-5 on the MNIST test images, at the sizes
+    of ``cfg`` (``timing_images``, ``timing_repeats``, ``strong_attacks``)."""
+    return bound_timing(first_lenet(cfg, mnist), mnist.x_test, strong=cfg.strong_attacks,
+                        n_attack=cfg.timing_images, repeats=cfg.timing_repeats,
+                        fgs_steps=cfg.fgs_steps, seed=cfg.seed)
+
+
+def timing_rows(timing: TimingResult) -> list[dict[str, Any]]:
+    """Seconds per image of each method (median, min, max over the repeats), and the
+    per-network constants spread over the bounded images."""
+    return ([{"method": k, "s/image (median)": np.median(v), "min": v.min(), "max": v.max()}
+             for k, v in timing.per_image.items()]
+            + [{"method": "constants, once", "s/image (median)": timing.setup / timing.n_bound}])
+
+
 # ------------------------------------------------------------------------ Figs 5.12-5.13
 
 
@@ -1196,6 +1435,57 @@ def gain_curves() -> GainCurves:
                       R.geometric_gain(0.01, 0.1, 2.0, layers),
                       R.geometric_gain(2.0, 0.1, 2.0, layers),
                       R.per_layer_gain(0.1, [2.0 * 0.01 ** (3 - ell) for ell in (1, 2, 3)]))
+
+
+def gain_lines(gains: GainCurves) -> list[str]:
+    """Figs 5.12-5.13 in numbers: the kernel-scaling gain at n = 4, 7 and the relative gain
+    over depth for α = 0.01 (L = 1..3) and α = 2 (L = 1..10)."""
+    from analysis.report import sig3
+
+    return [_line("Fig 5.12 (ε = 0.1): n = 4 →", sig3(gains.kernel_gain[4]), ", n = 7 →",
+                  sig3(gains.kernel_gain[7])),
+            _line("Fig 5.13 (α = 0.01, δ = 0.1, κ_L = 2): L = 1, 2, 3 →",
+                  [sig3(v) for v in gains.alpha_001[:3]]),
+            _line("α = 2: L = 1..10 →", [sig3(v) for v in gains.alpha_2])]
+
+
+# ------------------------------------------------------------------------ ground truth
+
+GROUND_TRUTH_TIMING = ("median s", "max s", "max gap")  # solver times and gaps vary by run
+
+
+def ground_truth_tables(gt: dict[str, dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """The ground-truth study (:func:`analysis.experiments.groundtruth.study`) as three
+    tables: bound ÷ exact minimum per network without the run-dependent columns, the rank
+    correlations, and the solve times and gaps per network."""
+    from analysis.experiments import groundtruth
+
+    rows = groundtruth.bound_ratio_table(gt)
+    ratios = [{k: v for k, v in row.items() if k not in GROUND_TRUTH_TIMING} for row in rows]
+    times = [{k: row[k] for k in ("net", *GROUND_TRUTH_TIMING)} for row in rows]
+    return ratios, groundtruth.rank_correlations(gt), times
+
+
+def lenet_vs_crown(cfg, mnist, n_images: int | None = None) -> list[dict[str, Any]]:
+    """Peck's sound chain against CROWN and DeepFool on the first seed's LeNet-5
+    (:func:`analysis.experiments.groundtruth.peck_vs_crown`, pixel box [0, 1]).
+
+    CROWN on LeNet-5 costs about 15 s per ε and ~10 ε per image, so by default 2 images at
+    profile ``full`` and none at ``smoke`` (returns ``[]``). Raises ``AssertionError`` if a
+    sound certificate exceeds the DeepFool distance (an invariant of our code).
+    """
+    from analysis.experiments import groundtruth
+
+    n = (0 if cfg.profile == "smoke" else 2) if n_images is None else n_images
+    if n == 0:
+        return []
+    pc = groundtruth.peck_vs_crown(first_lenet(cfg, mnist), mnist.x_test[:n].double(),
+                                   box=(0.0, 1.0))
+    assert np.all(pc["peck_sound"] <= pc["deepfool"]) and np.all(pc["crown"] <= pc["deepfool"]), \
+        "a sound certificate above the DeepFool distance"
+    return [{"image": i, "Peck sound": pc["peck_sound"][i], "CROWN": pc["crown"][i],
+             "DeepFool": pc["deepfool"][i], "Peck ÷ CROWN": pc["ratio"][i],
+             "CROWN s": pc["crown_seconds"][i]} for i in range(n)]
 
 
 # ------------------------------------------------------------------------ verdicts
@@ -1403,6 +1693,28 @@ def cnn_claims(cnn: dict[str, list[CNNResult]], cex: Counterexamples, gains: Gai
                             f"variant per image, median over {len(timing.ratio)} repeats; issue "
                             "target ≥ 100×; linear time not measured separately"))
     return out
+
+
+TITLE = "Peck (2017): lower bounds on adversarial perturbations"
+TIMED_CLAIMS = ("Bounds are cheap (linear time)",)  # wall-clock: left out of the checked text
+
+
+def verdicts(lin: LinearResult, mlp: RandomMLPResult, tab: TabularResult,
+             reg: RegulariserResult, cnn: dict[str, list[CNNResult]], cex: Counterexamples,
+             gains: GainCurves, timing: TimingResult, strong: Sequence[str]) -> list:
+    """Every claim of the chapter, in the order of the verdict table: :func:`mlp_claims`
+    (chapters 3-4) then :func:`cnn_claims` (chapter 5, LRN, §5.4, cost; ``strong`` names the
+    timed attacks)."""
+    return mlp_claims(lin, mlp, tab, reg) + cnn_claims(cnn, cex, gains, timing, strong)
+
+
+def checked_verdicts(table) -> str:
+    """The verdict table (:func:`analysis.claims.save_claims`) as the checked text: the
+    run-independent claims (not :data:`TIMED_CLAIMS`) and the count of each status."""
+    cols = ["claim", "paper", "ours", "interval", "n_points", "n_seeds", "rule", "status"]
+    kept = table[~table["claim"].isin(TIMED_CLAIMS)]
+    return (kept[cols].to_string(index=False) + "\n"
+            + kept["status"].value_counts().sort_index().to_string())
 
 
 # ------------------------------------------------------------------------ errata
