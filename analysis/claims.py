@@ -496,10 +496,24 @@ class Claim:
             "tolerance": self.rule.tolerance,
             "reason": self.rule.reason,
             "parts": [p.label for p in self.rule.parts],
+            "part_estimates": [_part_record(p) for p in self.rule.parts],
             "profile": profile,
             "section": self.section,
         }
         return rec
+
+
+def _part_record(part: Status) -> dict[str, Any]:
+    """A part of a composite rule as the scorecard shows it: its status and, when the part's
+    rule judged an estimate, that estimate with its interval, points and seeds."""
+    from analysis.report import sig3
+
+    e = part.estimate
+    return {"status": part.label, "rule": part.rule,
+            "estimate": sig3(e.value) if e is not None else "",
+            "interval": f"[{sig3(e.low)}, {sig3(e.high)}]" if e is not None else "",
+            "n_points": e.n_points if e is not None else None,
+            "n_seeds": e.n_seeds if e is not None else None}
 
 
 def claims_table(claims: Sequence[Claim], profile: str):

@@ -27,6 +27,7 @@ import sys
 import textwrap
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from analysis.report import load_records
 
@@ -139,6 +140,22 @@ def _note(item: dict) -> str:
     return "; ".join(p.replace("\n", " ") for p in parts) or MISSING
 
 
+def composite_cells(item: dict) -> dict[str, Any]:
+    """For a composite claim without an estimate of its own (``all_of``, ``any_of``,
+    ``graded``): its parts' estimates and intervals as the *ours* and *interval* cells
+    (``"1: 0.3; 2: 1.2"``, ``"1: [0.1, 0.5]; 2: …"``) and the smallest n points and n seeds
+    behind any part; ``{}`` for every other claim (its own cells are shown)."""
+    parts = item.get("part_estimates") or []
+    if item.get("estimate") is not None or not any(p.get("interval") for p in parts):
+        return {}
+    with_e = [(k, p) for k, p in enumerate(parts, 1) if p.get("interval")]
+    pts = [p["n_points"] for _, p in with_e if p.get("n_points") is not None]
+    seeds = [p["n_seeds"] for _, p in with_e if p.get("n_seeds") is not None]
+    return {"ours": "; ".join(f"{k}: {p['estimate']}" for k, p in with_e),
+            "interval": "; ".join(f"{k}: {p['interval']}" for k, p in with_e),
+            "n_points": min(pts) if pts else None, "n_seeds": min(seeds) if seeds else None}
+
+
 def chapter_md(record: dict, labels: set[str] | None = None) -> str:
     """One chapter's table (a fixed-width list-table) and its numbered notes below it.
 
@@ -160,8 +177,9 @@ def chapter_md(record: dict, labels: set[str] | None = None) -> str:
     for i, item in enumerate(record["items"], 1):
         cells = [str(i), _claim_cell(item, chapter, labels)]
         clipped = []
+        shown = {**item, **composite_cells(item)}
         for key in ("paper", "ours", "interval", "n_points", "n_seeds"):
-            text, cut = _clip(_escape(_text(item.get(key))))
+            text, cut = _clip(_escape(_text(shown.get(key))))
             cells.append(text)
             if cut:
                 clipped.append(f"{key}: {_escape(_text(item.get(key)))}")

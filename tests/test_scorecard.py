@@ -165,3 +165,23 @@ def test_empty_inputs(records):
     md = scorecard.scorecard_md(records, {})
     assert "No chapter" in md or "saved no claims" in md
     json.dumps(md)
+
+
+def test_a_composite_claim_shows_its_parts_estimates_and_intervals():
+    a = Estimate(0.3, 0.1, 0.5, 0.95, n_points=200, n_seeds=3, method="bootstrap")
+    b = Estimate(1.2, 0.9, 1.6, 0.95, n_points=50, n_seeds=1, method="bootstrap")
+    both = claims.Claim("Table 4.2 holds on every row", "rows",
+                        claims.all_of(claims.at_least(a, 0.0), claims.at_least(b, 2.0),
+                                      claims.zero_of(0, 10)))
+    rec = both.record("full")
+    assert rec["estimate"] is None and [p["status"] for p in rec["part_estimates"]] == [
+        claims.REPRODUCED, claims.NOT_REPRODUCED, claims.REPRODUCED]
+    cells = scorecard.composite_cells(rec)
+    assert cells["ours"] == "1: 0.300; 2: 1.20; 3: 0"
+    assert cells["interval"].startswith("1: [0.100, 0.500]; 2: [0.900, 1.60]; 3: [0, ")
+    assert cells["n_points"] == 10 and cells["n_seeds"] == 1  # the thinnest part
+    md = scorecard.chapter_md({"chapter": "09_x", "title": "x", "profile": "full",
+                               "items": [rec]})
+    assert "1: [0.100, 0.500]" in md
+    single = claims.Claim("one part", "x", claims.at_least(a, 0.0)).record("full")
+    assert scorecard.composite_cells(single) == {}  # its own estimate is shown
