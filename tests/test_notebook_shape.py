@@ -20,14 +20,6 @@ REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.md"))
 MAX_CHAPTER_LINES = 200
 MAX_CELL_LINES = 25
-# Chapters not yet thinned to the limits above; each entry is a defect to remove, not a waiver
-# to grow (the test fails if a listed chapter gets longer than this, or meets the limit).
-NOT_YET_THIN: dict[str, int] = {"00_toolkit": 262, "01_warwick_rnn": 286,
-                                 "02_fisher_jacobian": 373, "03_peck_bounds": 399,
-                                 "04_persistence_pathkernel": 397,
-                                 "05_hessian_crossholder": 308}
-# Chapters whose figures still carry their captions in code-cell metadata (same rule).
-FIGURES_NOT_YET_GLUED: set[str] = set(CHAPTERS)
 
 
 def code_cell_blocks(text: str) -> list[list[str]]:
@@ -62,11 +54,6 @@ def _cells(stem: str):
 def test_notebook_is_thin(stem):
     sizes = [len(b) for b in code_cell_blocks(_text(stem))]
     total, widest = sum(sizes), max(sizes)
-    if stem in NOT_YET_THIN:
-        assert total <= NOT_YET_THIN[stem], f"{stem} grew to {total} code lines"
-        assert total > MAX_CHAPTER_LINES or widest > MAX_CELL_LINES, (
-            f"{stem} is thin now: remove it from NOT_YET_THIN")
-        return
     assert total <= MAX_CHAPTER_LINES, f"{stem}: {total} code lines"
     assert widest <= MAX_CELL_LINES, f"{stem}: a cell of {widest} lines"
 
@@ -84,9 +71,6 @@ def test_every_figure_is_glued_once_and_captioned_in_the_text(stem):
     """A figure cell draws one figure and hands it to the book (``plots.to_book(name, fig)``);
     the text places it with a ``{glue:figure}`` of the same ``:name:`` and a caption."""
     text, n = _text(stem), stem[:2]
-    if stem in FIGURES_NOT_YET_GLUED:
-        assert "to_book(" not in text, f"{stem} glues figures now: remove it from the set"
-        return
     glued = re.findall(r"to_book\(\s*[\"'](fig-[a-z0-9-]+)[\"']", text)
     placed = dict(re.findall(r"```\{glue:figure\} (fig-[a-z0-9-]+)\n:name: (fig-[a-z0-9-]+)\n", text))
     assert glued, f"{stem} shows no figure through plots.to_book"

@@ -284,4 +284,4 @@ class RNNRows(nn.Module):
 
 
 # Chapter-specific models register themselves on import (keep these lines at the bottom).
-from analysis.models import bell, peck, swish  # noqa: E402, F401
+from analysis.models import bell, peck, swish, synthesis  # noqa: E402, F401
