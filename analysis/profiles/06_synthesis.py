@@ -88,3 +88,7 @@ SCHEMA = {
     "smooth_alpha": Param(0.001, kind=float, positive=True, high=0.5,
                           help="smoothing: 1 − confidence of the Clopper-Pearson bound"),
 }
+
+# What the chapter's time is taken to grow with (a product; analysis.run's rough estimate of a
+# run's cost from the last logged run of this chapter on the machine).
+COST_DRIVERS = ('n_train', 'epochs', 'n_seeds')
