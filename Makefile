@@ -123,8 +123,16 @@ lint: | $(STAMP)
 unit: | $(STAMP) data
 	$(VENV)/bin/pytest tests -q --ignore=tests/notebooks
 
+# One pytest per reference, JOBS at a time (each chapter kernel uses one thread, as when the
+# references were made), the longest first; any failure fails the target.
+NB_REFS := $(notdir $(basename $(wildcard tests/notebooks/*.ipynb)))
+NB_FIRST := 03_peck_bounds 06_synthesis 04_persistence_pathkernel 00_toolkit
+NB_ORDER := $(foreach n,$(NB_FIRST),$(filter $(n),$(NB_REFS))) $(filter-out $(NB_FIRST),$(NB_REFS))
 nbval: | $(STAMP) data
-	ANALYSIS_PARAMS= ANALYSIS_PROGRESS=0 $(VENV)/bin/pytest tests/notebooks -q --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+	@$(MAKE) --no-print-directory -j$(JOBS) --output-sync=target $(NB_ORDER:%=nbval-%)
+
+nbval-%: | $(STAMP) data
+	ANALYSIS_PARAMS= ANALYSIS_PROGRESS=0 $(VENV)/bin/pytest tests/notebooks/$*.ipynb -q --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
 
 test: lint unit nbval
 
