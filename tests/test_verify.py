@@ -12,6 +12,8 @@ from torch import nn
 
 from analysis import attacks
 from analysis import verify as V
+from analysis.verify.crown import _spec
+from analysis.verify.relax import fusable_pool
 
 DT = torch.float64
 
@@ -180,7 +182,7 @@ def test_crown_preactivation_bounds_contain_samples_mlp(act, norm):
     net = V.network(model, (4,))
     x0 = torch.rand(4, dtype=DT)
     eps = 0.3
-    spec = V._spec(net, 0, 3)
+    spec = _spec(net, 0, 3)
     bounds, low = V.crown_bounds(net, x0, eps, norm, (0.0, 1.0), spec)
     ibounds, ilow = V.ibp_bounds(net, x0, eps, norm, (0.0, 1.0), spec)
     pts = _sample_ball(x0, eps, norm, 20000, (0.0, 1.0))
@@ -206,7 +208,7 @@ def test_crown_bounds_contain_samples_cnn_with_pooling():
     x0 = torch.rand(1, 8, 8, dtype=DT)
     with torch.no_grad():
         np.testing.assert_allclose(net.forward(x0[None]).numpy(), model(x0[None]).numpy(), atol=1e-12)
-    spec = V._spec(net, 1, 3)
+    spec = _spec(net, 1, 3)
     for norm in ("linf", "l2"):
         bounds, low = V.crown_bounds(net, x0.reshape(-1), 0.2, norm, (0.0, 1.0), spec)
         pts = _sample_ball(x0.reshape(-1), 0.2, norm, 5000, (0.0, 1.0))
@@ -273,3 +275,54 @@ def test_tanh_network_refused_by_exact():
     x = torch.zeros(1, 2, dtype=DT)
     with pytest.raises(ValueError, match="piecewise-linear"):
         V.exact_distance(model, x, x + 1, in_shape=(2,))
+
+
+def _pool_cnn(seed: int = 7) -> nn.Sequential:
+    """Two conv → max-pool blocks (padding, a rectangular kernel, overlapping pooling)."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(2, 3, (3, 2), padding=(1, 0)), nn.MaxPool2d(3, 2),
+                         nn.Conv2d(3, 4, 2, padding=1), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(24, 6), nn.ReLU(), nn.Linear(6, 3)).double()
+
+
+def test_fused_pool_conv_step_equals_layer_by_layer():
+    model = _pool_cnn()
+    net = V.network(model, (2, 11, 9))
+    pools = [k for k, m in enumerate(net.layers) if isinstance(m, V.Nonlinear) and m.kind == "maxpool"]
+    assert len(pools) == 2 and all(fusable_pool(net.layers[k], net.layers[k - 1]) for k in pools)
+    x0 = torch.rand(2 * 11 * 9, dtype=DT, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = int(model(x0.reshape(1, 2, 11, 9)).argmax())
+    spec = _spec(net, y, 3)
+    for norm, eps in (("l2", 0.3), ("linf", 0.05), ("l2", 3.0)):
+        fast, low = V.crown_bounds(net, x0, eps, norm, (0.0, 1.0), spec)
+        ref, low_ref = V.crown_bounds(net, x0, eps, norm, (0.0, 1.0), spec, fuse=False)
+        for k in ref:
+            for a, b in zip(fast[k], ref[k]):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(low.numpy(), low_ref.numpy(), rtol=1e-10, atol=1e-10)
+    x = torch.rand(3, 2, 11, 9, dtype=DT, generator=torch.Generator().manual_seed(2))
+    kw = {"norm": "l2", "box": (0.0, 1.0), "in_shape": (2, 11, 9)}
+    fast_r = V.crown_radius(model, x, **kw)
+    ref_r = V.crown_radius(model, x, fuse=False, **kw)
+    assert np.all(fast_r.radius > 0)
+    np.testing.assert_allclose(fast_r.radius, ref_r.radius, rtol=1e-9)
+
+
+def test_fused_crown_below_exact_distance_small_cnn():
+    norm = "linf"  # HiGHS closes these programs in well under a second; L2 (SCIP) is slower
+    torch.manual_seed(8)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8, 3)).double()
+    x = torch.rand(3, 1, 4, 4, dtype=DT)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    mn = attacks.min_norm(model, x, y, box=(0.0, 1.0))
+    crown = V.crown_radius(model, x, norm=norm, box=(0.0, 1.0), in_shape=(1, 4, 4))
+    ex = V.exact_distance(model, x, mn.x_adv, norm=norm, box=(0.0, 1.0), in_shape=(1, 4, 4),
+                          time_limit=20)
+    assert np.all(crown.radius > 0)
+    assert np.all(crown.radius <= ex.upper + 1e-9)
+    solved = np.array([s == "solved" for s in ex.status])
+    assert solved.any()
+    assert np.all(crown.radius[solved] <= ex.lower[solved] * (1 + 1e-6) + 1e-9)

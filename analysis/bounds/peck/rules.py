@@ -426,6 +426,16 @@ def conv_schur_bound(weight: Tensor, input_shape: Sequence[int], stride=1, paddi
     return math.sqrt(float(rows.max()) * float(cols.max())) * (1 + 2 * n * _UNIT_ROUNDOFF)
 
 
+def dense_operator_norm_certified(T: Tensor) -> float:
+    """A certified upper bound on ‖T‖₂ of a dense float64 matrix, equal to it up to rounding:
+    ``√(λ̂ + (m + 10 n) u ‖T‖_F²)`` with λ̂ the largest eigenvalue of the Gram matrix on the
+    smaller side (the rounding margin of :func:`conv_operator_norm_certified`)."""
+    G = T.T @ T if T.shape[1] <= T.shape[0] else T @ T.T
+    m, n = max(T.shape), min(T.shape)
+    lam = float(torch.linalg.eigvalsh(G)[-1])
+    return math.sqrt(max(lam, 0.0) + (m + 10 * n) * _UNIT_ROUNDOFF * float(T.norm()) ** 2)
+
+
 def conv_operator_norm_certified(weight: Tensor, input_shape: Sequence[int], stride=1,
                                  padding=0, max_dense: int = 20_000_000) -> float:
     """A certified upper bound on ‖T_W‖₂, equal to it up to floating-point error.
@@ -464,11 +474,7 @@ def conv_operator_norm_certified(weight: Tensor, input_shape: Sequence[int], str
         val = float(torch.linalg.matrix_norm(W0, ord=2))
         val *= 1 + 10 * max(W0.shape) * _UNIT_ROUNDOFF  # SVD backward error, as above
     elif n_out * n_in <= max_dense:
-        T = conv_dense_matrix(W, (c, H, Wd), s, p)
-        G = T.T @ T if n_in <= n_out else T @ T.T
-        m, n = max(n_in, n_out), min(n_in, n_out)
-        lam = float(torch.linalg.eigvalsh(G)[-1])
-        val = math.sqrt(max(lam, 0.0) + (m + 10 * n) * _UNIT_ROUNDOFF * float(T.norm()) ** 2)
+        val = dense_operator_norm_certified(conv_dense_matrix(W, (c, H, Wd), s, p))
     else:
         val = min(conv_schur_bound(W, (c, H, Wd), s, p), conv_frobenius_bound(W, s))
     _CONV_NORM_MEMO[key] = val

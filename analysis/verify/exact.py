@@ -1,0 +1,358 @@
+"""Exact minimal adversarial distances: MILP (HiGHS) for L∞ / L1, MIQP (SCIP) for L2."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from analysis.verify.crown import _box, _spec, crown_bounds
+from analysis.verify.network import DT, Affine, Network, network
+
+
+# =========================================================================== exact distances
+@dataclass
+class Exact:
+    """Exact minimal adversarial distances (or certified brackets) for a batch.
+
+    Attributes:
+        lower, upper: float64 ``(B,)``: ``lower ≤ true minimum ≤ upper``.
+        status: per point ``"solved"`` (relative gap ≤ gap_tol), ``"gap"`` or ``"clean"``
+            (already misclassified: 0).
+        x_adv: ``(B, d)`` a misclassified point at distance ``upper``, inside the box.
+        seconds: ``(B,)`` solver wall time per point. norm: the norm.
+        binaries: ``(B,)`` number of binary variables of the largest program.
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    status: list[str]
+    x_adv: Tensor
+    seconds: np.ndarray
+    norm: str
+    binaries: np.ndarray
+
+    @property
+    def gap(self) -> np.ndarray:
+        """Relative gap ``(upper − lower) / upper`` per point."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.upper > 0, (self.upper - self.lower) / self.upper, 0.0)
+
+
+def _dist(d: Tensor, norm: str) -> float:
+    p = {"l2": 2, "linf": math.inf, "l1": 1}[norm]
+    return float(torch.linalg.vector_norm(d, ord=p))
+
+
+class _Program:
+    """A mixed-integer linear description: variables (bounds, integrality) and rows
+    ``lo ≤ Σ a_k v_k ≤ hi``."""
+
+    def __init__(self) -> None:
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.integer: list[bool] = []
+        self.rows: list[tuple[dict[int, float], float, float]] = []
+
+    def var(self, lb: float, ub: float, integer: bool = False) -> int:
+        self.lb.append(lb)
+        self.ub.append(ub)
+        self.integer.append(integer)
+        return len(self.lb) - 1
+
+    def row(self, coef: dict[int, float], lo: float, hi: float) -> None:
+        self.rows.append((coef, lo, hi))
+
+
+def _encode(net: Network, x0: np.ndarray, lo_in: np.ndarray, hi_in: np.ndarray,
+            bounds: dict[int, tuple[Tensor, Tensor]]) -> tuple[_Program, list[int], list[dict],
+                                                                   int]:
+    """Encode the network over ``lo_in ≤ x ≤ hi_in``: returns the program, the input variables,
+    the logits as affine expressions ``{var: coef, -1: const}`` and the number of binaries."""
+    P = _Program()
+    xs = [P.var(float(a), float(b)) for a, b in zip(lo_in, hi_in)]
+    h: list[dict[int, float]] = [{v: 1.0} for v in xs]  # current layer as affine expressions
+    n_bin = 0
+
+    def affine(m: Affine, h: list[dict[int, float]]) -> list[dict[int, float]]:
+        A = m.dense().numpy()
+        b = m.bias.numpy()
+        out = []
+        for r in range(A.shape[0]):
+            e: dict[int, float] = {-1: float(b[r])}
+            for j in np.flatnonzero(A[r]):
+                for v, c in h[j].items():
+                    e[v] = e.get(v, 0.0) + float(A[r, j]) * c
+            out.append(e)
+        return out
+
+    def as_var(e: dict[int, float], lo: float, up: float) -> int:
+        if len(e) == 2 and -1 in e and e[-1] == 0.0:
+            (v, c), = [(k, c) for k, c in e.items() if k != -1]
+            if c == 1.0:
+                return v
+        v = P.var(lo, up)
+        coef = {k: c for k, c in e.items() if k != -1}
+        coef[v] = coef.get(v, 0.0) - 1.0
+        P.row(coef, -e.get(-1, 0.0), -e.get(-1, 0.0))
+        return v
+
+    for k, m in enumerate(net.layers):
+        if isinstance(m, Affine):
+            h = affine(m, h)
+            continue
+        lo, up = (t.numpy() for t in bounds[k])
+        if m.kind == "relu":
+            new = []
+            for i, e in enumerate(h):
+                if lo[i] >= 0:
+                    new.append(e)
+                elif up[i] <= 0:
+                    new.append({-1: 0.0})
+                else:
+                    z = as_var(e, float(lo[i]), float(up[i]))
+                    y = P.var(0.0, float(up[i]))
+                    a = P.var(0.0, 1.0, integer=True)
+                    n_bin += 1
+                    P.row({y: 1.0, z: -1.0}, 0.0, math.inf)           # y ≥ z
+                    P.row({y: 1.0, z: -1.0, a: -float(lo[i])}, -math.inf, -float(lo[i]))
+                    P.row({y: 1.0, a: -float(up[i])}, -math.inf, 0.0)  # y ≤ u a
+                    new.append({y: 1.0})
+            h = new
+        elif m.kind == "maxpool":
+            win = m.windows.numpy()
+            new = []
+            for o in range(win.shape[0]):
+                w = win[o]
+                j = w[np.argmax(lo[w])]
+                others = max((up[i] for i in w if i != j), default=-math.inf)
+                if lo[j] >= others:
+                    new.append(h[j])
+                    continue
+                zs = [as_var(h[i], float(lo[i]), float(up[i])) for i in w]
+                umax = float(up[w].max())
+                y = P.var(float(lo[w].max()), umax)
+                sel = {}
+                for i, z in zip(w, zs):
+                    a = P.var(0.0, 1.0, integer=True)
+                    n_bin += 1
+                    sel[a] = 1.0
+                    P.row({y: 1.0, z: -1.0}, 0.0, math.inf)
+                    big = umax - float(lo[i])
+                    P.row({y: 1.0, z: -1.0, a: big}, -math.inf, big)
+                P.row(sel, 1.0, 1.0)
+                new.append({y: 1.0})
+            h = new
+        else:
+            raise ValueError("exact distances need a piecewise-linear network (no tanh)")
+    return P, xs, h, n_bin
+
+
+def _objective(P: _Program, xs: list[int], x0: np.ndarray, norm: str, lo_in: np.ndarray,
+               hi_in: np.ndarray) -> int | list[int]:
+    """Add the distance variables (L∞: t; L1: s_i) and return them."""
+    if norm == "linf":
+        t = P.var(0.0, float(np.max(np.maximum(hi_in - x0, x0 - lo_in))))
+        for v, c in zip(xs, x0):
+            P.row({v: 1.0, t: -1.0}, -math.inf, float(c))
+            P.row({v: 1.0, t: 1.0}, float(c), math.inf)
+        return t
+    ss = []
+    for v, c, a, b in zip(xs, x0, lo_in, hi_in):
+        s = P.var(0.0, float(max(b - c, c - a)))
+        P.row({v: 1.0, s: -1.0}, -math.inf, float(c))
+        P.row({v: 1.0, s: 1.0}, float(c), math.inf)
+        ss.append(s)
+    return ss
+
+
+def _solve_highs(P: _Program, obj: dict[int, float], time_limit: float
+                 ) -> tuple[float, float, np.ndarray | None]:
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import coo_matrix
+
+    n = len(P.lb)
+    c = np.zeros(n)
+    for v, w in obj.items():
+        c[v] = w
+    r, cidx, val, lo, hi = [], [], [], [], []
+    for i, (coef, a, b) in enumerate(P.rows):
+        for v, w in coef.items():
+            r.append(i)
+            cidx.append(v)
+            val.append(w)
+        lo.append(a)
+        hi.append(b)
+    A = coo_matrix((val, (r, cidx)), shape=(len(P.rows), n)).tocsr()
+    res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=np.array(P.integer, int),
+               bounds=Bounds(P.lb, P.ub),
+               options={"time_limit": time_limit, "mip_rel_gap": 1e-6, "presolve": True})
+    if res.x is None:
+        if res.status == 2:  # infeasible: no adversarial of this class in the domain
+            return math.inf, math.inf, None
+        dual = getattr(res, "mip_dual_bound", None)
+        return (float(dual) if dual is not None and np.isfinite(dual) else 0.0), math.inf, None
+    dual = getattr(res, "mip_dual_bound", None)
+    dual = float(res.fun) if res.status == 0 else (float(dual) if dual is not None else 0.0)
+    return min(dual, float(res.fun)), float(res.fun), res.x
+
+
+def _solve_scip(P: _Program, xs: list[int], x0: np.ndarray, time_limit: float, scale: float
+                ) -> tuple[float, float, np.ndarray | None]:
+    """Minimise ``Σ ((x_i − x0_i) / scale)²``; returns the distances (not squared).
+
+    ``scale`` (the known distance U) makes the optimum about 1, so that SCIP's absolute
+    feasibility tolerance on the quadratic constraint (set to 1e-7) is a relative one.
+    """
+    from pyscipopt import Model, quicksum
+
+    M = Model()
+    M.hideOutput()
+    M.setParam("limits/time", float(time_limit))
+    M.setParam("limits/gap", 1e-7)
+    M.setParam("numerics/feastol", 1e-7)
+    M.setParam("randomization/randomseedshift", 0)
+    M.setParam("parallel/maxnthreads", 1)
+    vs = [M.addVar(lb=None if not np.isfinite(a) else a, ub=None if not np.isfinite(b) else b,
+                   vtype="B" if integ else "C")
+          for a, b, integ in zip(P.lb, P.ub, P.integer)]
+    for coef, a, b in P.rows:
+        expr = quicksum(w * vs[v] for v, w in coef.items())
+        if a == b:
+            M.addCons(expr == a)
+        else:
+            if np.isfinite(a):
+                M.addCons(expr >= a)
+            if np.isfinite(b):
+                M.addCons(expr <= b)
+    t = M.addVar(lb=0.0, ub=None)
+    w = 1.0 / scale
+    M.addCons(quicksum((w * vs[v] - w * float(c)) * (w * vs[v] - w * float(c))
+                       for v, c in zip(xs, x0)) <= t)
+    M.setObjective(t, "minimize")
+    try:
+        M.optimize()
+    except Exception:  # SCIP's LP solver gave up (numerical trouble): nothing certified
+        return 0.0, math.inf, None
+    status = M.getStatus()
+    if status == "infeasible":
+        return math.inf, math.inf, None
+    dual = max(float(M.getDualbound()), 0.0)
+    if M.getNSols() == 0:
+        return scale * math.sqrt(dual), math.inf, None
+    sol = M.getBestSol()
+    x = np.array([sol[v] for v in vs])
+    primal = float(M.getObjVal())
+    return scale * math.sqrt(min(dual, primal)), scale * math.sqrt(primal), x
+
+
+def _verified_point(net: Network, x0: Tensor, x: Tensor, y: int, lo: Tensor, hi: Tensor
+                    ) -> Tensor | None:
+    """``x`` or a point just beyond it on the ray from ``x0``, clipped to the box, that the model
+    misclassifies (float64), or ``None``."""
+    d = x - x0
+    for s in (1.0, 1 + 1e-9, 1 + 1e-7, 1 + 1e-5, 1 + 1e-3):
+        z = torch.minimum(torch.maximum(x0 + s * d, lo), hi)
+        if int(net.forward(z[None]).argmax(1)) != y:
+            return z
+    return None
+
+
+@torch.no_grad()
+def exact_distance(model: nn.Module | Network, x: Tensor, x_known: Tensor, *, norm: str = "l2",
+                   box: tuple[float, float] | None = None, time_limit: float = 10.0,
+                   gap_tol: float = 1e-4, in_shape: Sequence[int] | None = None) -> Exact:
+    """Minimal adversarial distance of the predicted class at each point (see module docstring).
+
+    Args:
+        model: a ReLU / max-pool network. x: points ``(B, ...)``.
+        x_known: ``(B, ...)`` a misclassified point per sample (e.g. the attack's
+            ``x_adv``): its distance ``U`` bounds the search domain ``[x₀ − U, x₀ + U] ∩ box``
+            and is the upper end of the bracket until the solver finds a closer point.
+        norm: ``"l2"`` (SCIP), ``"linf"`` or ``"l1"`` (HiGHS).
+        box: input box or ``None``. time_limit: seconds per target class.
+        gap_tol: relative gap under which a point counts as ``"solved"``.
+        in_shape: per-sample input shape when ``model`` has no ``in_shape``.
+
+    Returns:
+        :class:`Exact`.
+
+    Raises:
+        ValueError: ``x_known[i]`` is not misclassified, or a tanh layer.
+    """
+    net = model if isinstance(model, Network) else network(model, in_shape or x.shape[1:])
+    if not net.piecewise_linear:
+        raise ValueError("exact distances need a piecewise-linear network (no tanh)")
+    if norm not in ("l2", "linf", "l1"):
+        raise ValueError(f"norm must be 'l2', 'linf' or 'l1', got {norm!r}")
+    xf = x.flatten(1).to(DT).cpu()
+    xk = x_known.flatten(1).to(DT).cpu()
+    logits = net.forward(xf)
+    pred = logits.argmax(1)
+    K = logits.shape[1]
+    B = len(xf)
+    lower, upper = np.zeros(B), np.zeros(B)
+    secs, nbin = np.zeros(B), np.zeros(B, dtype=int)
+    status: list[str] = []
+    x_adv = xf.clone()
+    for i in range(B):
+        t0 = time.perf_counter()
+        x0, y = xf[i], int(pred[i])
+        if int(net.forward(xk[i][None]).argmax(1)) == y:
+            raise ValueError(f"x_known[{i}] is classified as the point itself")
+        lo_b, hi_b = _box(x0, box)
+        U = _dist(xk[i] - x0, norm)
+        lo_in = torch.maximum(lo_b, x0 - U)
+        hi_in = torch.minimum(hi_b, x0 + U)
+        best_u, best_x = U, xk[i].clone()
+        low = U
+        # big-M from CROWN over the domain box (an L∞ ball of radius U intersected with box)
+        bounds, spec_low = _domain_bounds(net, lo_in, hi_in, _spec(net, y, K))
+        others = [j for j in range(K) if j != y]
+        for r, j in enumerate(others):
+            if float(spec_low[r]) > 0:  # no class-j point in the domain
+                continue
+            P, xs, logit_expr, n_b = _encode(net, x0.numpy(), lo_in.numpy(), hi_in.numpy(),
+                                             bounds)
+            nbin[i] = max(nbin[i], n_b)
+            coef: dict[int, float] = {}
+            for e, s in ((logit_expr[j], 1.0), (logit_expr[y], -1.0)):
+                for v, c in e.items():
+                    coef[v] = coef.get(v, 0.0) + s * c
+            const = coef.pop(-1, 0.0)
+            P.row(coef, -const, math.inf)                 # f_j − f_y ≥ 0
+            if norm == "l2":
+                lo_j, up_j, sol = _solve_scip(P, xs, x0.numpy(), time_limit, max(U, 1e-12))
+            else:
+                obj_vars = _objective(P, xs, x0.numpy(), norm, lo_in.numpy(), hi_in.numpy())
+                obj = {obj_vars: 1.0} if isinstance(obj_vars, int) else dict.fromkeys(obj_vars, 1.0)
+                lo_j, up_j, sol = _solve_highs(P, obj, time_limit)
+            low = min(low, lo_j)
+            if sol is not None:
+                cand = _verified_point(net, x0, torch.as_tensor(sol[xs], dtype=DT), y, lo_b, hi_b)
+                if cand is not None:
+                    dc = _dist(cand - x0, norm)
+                    if dc < best_u:
+                        best_u, best_x = dc, cand
+        low = min(low, best_u)
+        lower[i], upper[i] = low, best_u
+        x_adv[i] = best_x
+        ok = best_u - low <= gap_tol * max(best_u, 1e-12)
+        status.append("solved" if ok else "gap")
+        secs[i] = time.perf_counter() - t0
+    return Exact(lower, upper, status, x_adv, secs, norm, nbin)
+
+
+def _domain_bounds(net: Network, lo_in: Tensor, hi_in: Tensor, spec: Tensor
+                   ) -> tuple[dict[int, tuple[Tensor, Tensor]], Tensor]:
+    """CROWN bounds over the box ``[lo_in, hi_in]`` (an L∞ ball around its centre clipped to
+    that box)."""
+    centre = (lo_in + hi_in) / 2
+    half = float(((hi_in - lo_in) / 2).max())
+    bounds, low = crown_bounds(net, centre, half, "linf", (lo_in, hi_in), spec)
+    return bounds, low
