@@ -70,8 +70,38 @@ def test_worst_case_needs_every_attack_to_fail():
     assert e.worst_l2([1.0, 2.0]).astype(int).tolist() == [[0, 1, 1, 1], [0, 0, 1, 1]]
 
 
+def test_worst_linf_includes_the_stronger_convergence_run_from_the_middle_radius_on():
+    e = _evaluation(3, linf_ce=np.ones((3, 3), bool), linf_cw=np.ones((3, 3), bool),
+                    linf_fgsm=np.ones((3, 3), bool), linf_transfer=np.ones((3, 3), bool),
+                    converged=np.array([[1, 1, 1], [1, 0, 1]], bool))
+    assert e.worst_linf().astype(int).tolist() == [[1, 1, 1], [1, 0, 1], [1, 0, 1]]
+
+
+def test_l2_upper_bound_is_the_closest_adversarial_of_every_l2_attack():
+    e = _evaluation(4, correct=np.array([1, 1, 1, 0], bool),
+                    l2_ce=np.array([[1, 1, 0, 0], [1, 1, 0, 0]], bool),
+                    l2_cw=np.array([[1, 1, 1, 0], [0, 1, 1, 0]], bool),
+                    distance=np.array([3.0, np.inf, 3.0, 0.0]), decision=np.array([5.0, 4.0]))
+    assert e.l2_upper_bound([1.0, 2.0]).tolist() == [2.0, 4.0, 1.0, 0.0]
+
+
+def test_no_masking_counts_points_only_the_decision_attack_broke():
+    masked = _evaluation(8, distance=np.full(8, np.inf), decision=np.full(8, 3.0))
+    assert xs.sanity_checks({("m", 0): masked}, "m")["no masking"].label == \
+        claims.NOT_REPRODUCED
+    wrong = _evaluation(8, correct=np.zeros(8, bool), distance=np.zeros(8))
+    assert xs.sanity_checks({("m", 0): wrong}, "m")["no masking"].label == claims.NOT_TESTABLE
+
+
+def test_a_rate_without_spread_gets_the_binomial_interval_not_a_zero_width_one():
+    few = xs.sanity_checks({("m", 0): _evaluation(4)}, "m")  # 0 of 4 closer, 0 of 4 alive
+    assert few["no masking"].label == claims.INCONCLUSIVE
+    assert few["success → 100 % at large ε"].label == claims.INCONCLUSIVE
+    assert few["no masking"].estimate.high > 0.1
+
+
 def test_sanity_checks_follow_their_rules():
-    strong = {("m", s): _evaluation(8, linf_ce=np.zeros((2, 8), bool)) for s in (0, 1)}
+    strong = {("m", s): _evaluation(200, linf_ce=np.zeros((2, 200), bool)) for s in (0, 1)}
     st = xs.sanity_checks(strong, "m")
     assert st["iterative beats single-step"].label == claims.REPRODUCED
     assert st["success → 100 % at large ε"].label == claims.REPRODUCED

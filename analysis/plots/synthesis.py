@@ -37,7 +37,7 @@ def plot_tradeoff(sweep: pd.DataFrame, labels: Mapping[str, str]) -> Figure:
         ch = g[g["chosen"]]
         ax.scatter(ch["clean"], ch["robust"], s=110, facecolors="none", edgecolors=c)
     ax.set_xlabel("clean test accuracy")
-    ax.set_ylabel(f"L2 PGD accuracy at ε = {sweep['eps'].iloc[0]:g}")
+    ax.set_ylabel(f"L2 PGD accuracy at ε = {sweep['eps'].iloc[0]:g} (pixels)")
     ax.legend(fontsize=7, ncol=2)
     return fig
 
@@ -103,6 +103,6 @@ def plot_cost(cost: Mapping[str, object], robust: Mapping[str, object], eps: flo
                     capsize=2, label=labels[name])
     ax.set_xscale("log")
     ax.set_xlabel("training seconds per epoch ÷ plain training")
-    ax.set_ylabel(f"L2 worst-case accuracy at ε = {eps:g}")
+    ax.set_ylabel(f"L2 worst-case accuracy at ε = {eps:g} (pixels)")
     ax.legend(fontsize=7, ncol=2)
     return fig
