@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from analysis import claims, data, stats
+from analysis import attacks, claims, data, stats
+from analysis import verify as V
 from analysis.experiments import hessian as xh
 from analysis.models.swish import SwishCNN, SwishMLP
 from analysis.regularizers import crossholder as ch
@@ -157,6 +158,77 @@ def test_certify_is_sound_on_a_tiny_mlp() -> None:
     t = xh.certificate_table({"plain": c})
     assert t.loc[0, "violations"] == 0 and t.loc[0, "max c/a"] <= 1.0
 
+
+
+def test_crown_on_a_tiny_relu_twin_is_sound_and_below_the_exact_minimum() -> None:
+    torch.manual_seed(0)
+    net = SwishMLP((1, 4, 4), hidden=6, num_classes=3, activation="relu").double()
+    x = torch.randn(40, 1, 4, 4, dtype=torch.float64)
+    top2 = net(x).detach().topk(2).values
+    x = x[top2[:, 0] - top2[:, 1] > 0.02][:5]  # margins the solver resolves
+    y = net(x).argmax(1)
+    y[0] = (y[0] + 1) % 3  # one misclassified point: no certificate there
+    t = xh.crown_certify(net, x, y, attack_steps=5, cw_steps=10, seed=0)
+    assert t.violations == 0 and not bool(t.ok[0]) and float(t.crown[0]) == 0.0
+    assert bool(t.ok[1:].all()) and bool((t.crown[1:] > 0).all()) and t.seconds.shape == (5,)
+    assert bool((t.crown[1:] <= t.dist[1:] + 1e-9).all())
+    chain = torch.nn.Sequential(torch.nn.Flatten(), net.fc1, net.act, net.fc2)
+    found = attacks.min_norm(net, x[1:], y[1:], **xh._attack_settings(5, 10, 0)).x_adv
+    exact = V.exact_distance(chain, x[1:], found, norm="l2", time_limit=20.0)
+    assert set(exact.status) == {"solved"}
+    assert bool((t.crown[1:].numpy() <= exact.upper * (1 + 1e-6)).all())  # CROWN ≤ exact
+    assert bool((exact.lower <= t.dist[1:].numpy() + 1e-6).all())  # exact ≤ attack
+
+
+def test_relu_twins_are_trained_like_the_swish_mlps(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(xh.train, "fit", lambda name, kw, ds, mcfg, **o: calls.append(
+        (name, kw, ds, mcfg, o)) or SimpleNamespace(model=f"{kw.get('activation')}-{len(calls)}"))
+    ds = SimpleNamespace(name="mnist")
+    chd = xh.ChapterData({"mnist": ds}, {}, {})
+    cfg = {"mlp_hidden": 7, "mlp_epochs": 2, "batch_size": 5, "seed": 3, "ch_iters": 4}
+    swish = xh.certified_mlps(cfg, chd, torch.device("cpu"))
+    relu = xh.certified_mlps(cfg, chd, torch.device("cpu"), activation="relu")
+    assert list(swish) == list(relu) == ["plain", "CH"]
+    assert swish == {"plain": "None-1", "CH": "None-2"}  # no activation key: cache keys kept
+    assert relu == {"plain": "relu-3", "CH": "relu-4"}
+    for (n1, kw1, d1, m1, o1), (n2, kw2, d2, m2, o2) in zip(calls[:2], calls[2:]):
+        assert n1 == n2 == "swish_mlp" and d1 is d2 is ds and m1 == m2
+        assert kw2 == {**kw1, "activation": "relu"} and kw1["hidden"] == 7
+        assert type(o1["regularizer"]) is type(o2["regularizer"])
+    ch_reg = calls[3][4]["regularizer"]
+    assert (ch_reg.lambda1, ch_reg.lambda2) == (0.2, 0.5) and calls[2][4]["regularizer"] is None
+    assert calls[0][3].epochs == 2 and calls[0][3].seed == 3
+
+
+def _tightness_inputs(cert_share: float, crown_share: float):
+    ok = torch.tensor([True, True, True, True, False])
+    dist = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)
+    cert = SimpleNamespace(cert=cert_share * dist, dist=dist, ok=ok, violations=0)
+    twin = SimpleNamespace(crown=crown_share * 2 * dist, dist=2 * dist,
+                           ok=torch.tensor([False, True, True, True, True]), violations=0)
+    return {"plain": cert}, {"plain": twin}
+
+
+def test_tightness_table_and_lines_pair_the_two_nets() -> None:
+    certs, twins = _tightness_inputs(0.9, 0.6)
+    t = xh.tightness_table(certs, twins)
+    assert t["net"].tolist() == ["SWISH plain", "ReLU twin plain"]
+    assert t["certificate"].tolist() == ["Cor. 1", "CROWN"] and t["points"].tolist() == [4, 4]
+    assert t["cert/att"].tolist() == pytest.approx([0.9, 0.6])
+    assert t.loc[0, "attack"] == pytest.approx(2.5) and t.loc[1, "cert"] == pytest.approx(4.2)
+    e = xh.relative_tightness(certs["plain"], twins["plain"])
+    assert e.value == pytest.approx(1.5) and e.n_points == 3  # points 1-3 are in both sets
+    (line,) = xh.tightness_lines(certs, twins)
+    assert "median 1.5" in line and "over 3 points" in line
+    certs["plain"].cert = certs["plain"].cert * torch.tensor([1.0, 0.95, 1.0, 1.05, 1.0])
+    assert xh.tightness_lines(certs, twins)[0].endswith("Cor. 1 certifies the larger share")
+    certs, twins = _tightness_inputs(0.5, 0.6)
+    twins["plain"].crown = twins["plain"].crown * torch.tensor([1.0, 0.97, 1.0, 1.03, 1.0])
+    assert xh.tightness_lines(certs, twins)[0].endswith("CROWN certifies the larger share")
+    twins["plain"].ok = torch.tensor([False, False, False, False, True])
+    with pytest.raises(ValueError, match="both nets"):
+        xh.relative_tightness(certs["plain"], twins["plain"])
 
 def test_verdict_table_hides_timed_claims() -> None:
     e = stats.exact(1.5, 10)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from analysis import attacks, cache, claims, data, report, stats, train
+from analysis import verify as V
 from analysis.bounds import hessian as hb
 from analysis.models.swish import SwishCNN
 from analysis.regularizers import crossholder as ch
@@ -34,6 +35,8 @@ __all__ = [
     "accuracy_table", "sum_difference", "accuracy_at", "norm_estimates", "norm_table",
     "log_ratio", "Fig3", "fig3", "estimator_table", "TimingResult", "step_times",
     "WarmQuality", "warm_start_quality", "Certificate", "certify_mlps", "certificate_table",
+    "certified_mlps", "TwinCertificate", "crown_certify", "certify_relu_twins", "tightness_table",
+    "relative_tightness", "tightness_lines",
     "verdict_table", "errata", "beats", "lowers", "STEM", "TITLE", "TIMED", "clean_accuracy",
     "training_table", "training_cost", "undefended_fig3", "claims_robustness", "claims_norms",
     "claims_certificate_and_cost", "verdicts", "mean_clean_accuracy",
@@ -634,13 +637,19 @@ class Certificate:
 CERT_ITERS = 40  # bisection steps of the certificate
 
 
+def _attack_settings(attack_steps: int, cw_steps: int, seed: int) -> dict[str, Any]:
+    """Keyword arguments of :func:`analysis.attacks.min_norm` for a certified MLP: DeepFool,
+    C&W-L2 and bisected L2 PGD, unconstrained by the pixel box (part of the cache keys)."""
+    return {"attacks": ("deepfool", "cw", "pgd_l2"), "box": None, "bisection_steps": 8,
+            "refine_steps": 20, "seed": seed, "pgd_kw": {"steps": attack_steps, "restarts": 1},
+            "cw_kw": {"steps": cw_steps, "binary_steps": 6}}
+
+
 def certify(model: torch.nn.Module, x: Tensor, y: Tensor, *, attack_steps: int, cw_steps: int,
             seed: int) -> Certificate:
     """Certificates and verified minimal attack distances (float64, CPU), cached."""
     model = copy.deepcopy(model).cpu().double().eval()
-    atk = {"attacks": ("deepfool", "cw", "pgd_l2"), "box": None, "bisection_steps": 8,
-           "refine_steps": 20, "seed": seed, "pgd_kw": {"steps": attack_steps, "restarts": 1},
-           "cw_kw": {"steps": cw_steps, "binary_steps": 6}}
+    atk = _attack_settings(attack_steps, cw_steps, seed)
     key = {"state": model.state_dict(), "x": x, "y": y, "cert_iters": CERT_ITERS, **atk}
 
     def run() -> dict[str, Any]:
@@ -658,24 +667,42 @@ def certify(model: torch.nn.Module, x: Tensor, y: Tensor, *, attack_steps: int, 
     return Certificate(**r, ok=ok, tol=r["linear"] * 2.0**-CERT_ITERS + 1e-12, violations=viol)
 
 
-def certify_mlps(cfg: Mapping[str, Any], chd: ChapterData, device: torch.device
-                 ) -> dict[str, Certificate]:
-    """Train the SWISH MLP (784-``mlp_hidden``-10) plain and with CH (λ1 = 0.2, λ2 = 0.5, cold
-    power iteration, ``ch_iters``) on MNIST (``mlp_epochs``) and certify ``cert_points`` points."""
-    kw = {"in_shape": [1, 28, 28], "hidden": cfg["mlp_hidden"], "num_classes": 10}
+def certified_mlps(cfg: Mapping[str, Any], chd: ChapterData, device: torch.device,
+                   activation: str = "swish") -> dict[str, torch.nn.Module]:
+    """The certificate's MLPs (784-``mlp_hidden``-10 with ``activation``), trained by
+    :func:`analysis.train.fit` (cached) on MNIST for ``mlp_epochs`` epochs, plain and with CH
+    (λ1 = 0.2, λ2 = 0.5, cold power iteration, ``ch_iters``). With ``activation="relu"`` they
+    are the ReLU twins: the same architecture, data, seed and training; the input Hessian of a
+    ReLU net is zero almost everywhere, so there CH trains its gradient term only.
+
+    Returns:
+        ``{"plain": model, "CH": model}``.
+    """
+    kw: dict[str, Any] = {"in_shape": [1, 28, 28], "hidden": cfg["mlp_hidden"], "num_classes": 10}
+    if activation != "swish":  # the SWISH MLPs keep their cache keys
+        kw["activation"] = activation
     mcfg = train.TrainConfig(epochs=cfg["mlp_epochs"], batch_size=cfg["batch_size"], lr=1e-3,
                              seed=cfg["seed"])
-    ds = chd.sets["mnist"]
     regs = {"plain": None, "CH": ch.CrossHolder(0.2, 0.5, iters=cfg["ch_iters"])}
-    x = ds.x_test[:cfg["cert_points"]].double()
-    y = ds.y_test[:cfg["cert_points"]]
-    out = {}
-    for m, reg in regs.items():
-        net = train.fit("swish_mlp", kw, ds, mcfg, device=device, desc=f"MLP {m}",
-                        regularizer=reg).model
-        out[m] = certify(net, x, y, attack_steps=cfg["cert_attack_steps"],
-                         cw_steps=cfg["cert_cw_steps"], seed=cfg["seed"])
-    return out
+    label = "MLP" if activation == "swish" else f"{activation} MLP"
+    return {m: train.fit("swish_mlp", kw, chd.sets["mnist"], mcfg, device=device,
+                         desc=f"{label} {m}", regularizer=reg).model for m, reg in regs.items()}
+
+
+def _cert_points(cfg: Mapping[str, Any], chd: ChapterData) -> tuple[Tensor, Tensor]:
+    """The first ``cert_points`` MNIST test points (float64, standardised) and labels."""
+    ds = chd.sets["mnist"]
+    return ds.x_test[:cfg["cert_points"]].double(), ds.y_test[:cfg["cert_points"]]
+
+
+def certify_mlps(cfg: Mapping[str, Any], chd: ChapterData, device: torch.device
+                 ) -> dict[str, Certificate]:
+    """Certify the SWISH MLPs of :func:`certified_mlps` on the first ``cert_points`` test points
+    (attacks: ``cert_attack_steps``, ``cert_cw_steps``)."""
+    x, y = _cert_points(cfg, chd)
+    return {m: certify(net, x, y, attack_steps=cfg["cert_attack_steps"],
+                       cw_steps=cfg["cert_cw_steps"], seed=cfg["seed"])
+            for m, net in certified_mlps(cfg, chd, device).items()}
 
 
 def certificate_table(certs: Mapping[str, Certificate]) -> pd.DataFrame:
@@ -693,6 +720,135 @@ def certificate_table(certs: Mapping[str, Certificate]) -> pd.DataFrame:
                      "max c/a": float(ratio.max()),
                      "lin/att": float((c.linear[ok] / c.dist[ok]).median())})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ CROWN on a ReLU twin
+
+
+@dataclass
+class TwinCertificate:
+    """CROWN's certified L2 radius of a ReLU network against verified attack distances.
+
+    Attributes (``(N,)`` float64 CPU tensors unless stated): ``crown`` (CROWN's radius, no box;
+    0 where misclassified), ``dist``, ``by``, ``correct``, ``ok`` (as in :class:`Certificate`),
+    ``seconds`` (CROWN's wall time per point, numpy), ``violations`` (int: CROWN's radius >
+    distance + 1e-9).
+    """
+
+    crown: Tensor
+    dist: Tensor
+    by: list[str]
+    correct: Tensor
+    ok: Tensor
+    seconds: np.ndarray
+    violations: int
+
+
+CROWN_STEPS = 30  # bisection steps of the CROWN radius (relative tolerance CROWN_RTOL)
+CROWN_RTOL = 1e-4
+
+
+def crown_certify(model: torch.nn.Module, x: Tensor, y: Tensor, *, attack_steps: int,
+                  cw_steps: int, seed: int) -> TwinCertificate:
+    """CROWN's certified L2 radius (:func:`analysis.verify.crown_radius`, no input box, the
+    bisection started at the attack distance) and the verified minimal attack distance of
+    :func:`certify`'s attacks, at the same points; float64, CPU, cached. ``model``: a
+    :class:`~analysis.models.swish.SwishMLP` with ReLU (read by CROWN as its layer chain).
+
+    Shape:
+        ``x`` ``(N, 1, 28, 28)`` (standardised), ``y`` ``(N,)``.
+    """
+    model = copy.deepcopy(model).cpu().double().eval()
+    atk = _attack_settings(attack_steps, cw_steps, seed)
+    key = {"state": model.state_dict(), "x": x, "y": y, "crown_steps": CROWN_STEPS,
+           "crown_rtol": CROWN_RTOL, **atk}
+
+    def run() -> dict[str, Any]:
+        att = attacks.min_norm(model, x, y, **atk)
+        hi = torch.where(torch.isfinite(att.distance), att.distance, 1.0)
+        chain = torch.nn.Sequential(torch.nn.Flatten(), model.fc1, model.act, model.fc2)
+        rad = V.crown_radius(chain, x, y, norm="l2", box=None, hi=hi, steps=CROWN_STEPS,
+                             rtol=CROWN_RTOL)
+        return {"crown": torch.from_numpy(rad.radius), "dist": att.distance,
+                "by": list(att.by), "correct": attacks.predict(model, x) == y,
+                "seconds": rad.seconds}
+
+    r = cache.memo("ch05/crown-twin", key, run)
+    ok = r["correct"] & torch.isfinite(r["dist"])
+    viol = int((r["crown"][ok] > r["dist"][ok] + 1e-9).sum())
+    return TwinCertificate(**r, ok=ok, violations=viol)
+
+
+def certify_relu_twins(cfg: Mapping[str, Any], chd: ChapterData, device: torch.device
+                       ) -> dict[str, TwinCertificate]:
+    """CROWN against attacks on the ReLU twins of :func:`certified_mlps` (plain and CH), at the
+    SWISH certificate's ``cert_points`` test points and attack settings."""
+    x, y = _cert_points(cfg, chd)
+    return {m: crown_certify(net, x, y, attack_steps=cfg["cert_attack_steps"],
+                             cw_steps=cfg["cert_cw_steps"], seed=cfg["seed"])
+            for m, net in certified_mlps(cfg, chd, device, activation="relu").items()}
+
+
+def _median_ratio(cert: Tensor, dist: Tensor) -> stats.Estimate:
+    """Median of certified radius ÷ attack distance over points, bootstrap interval."""
+    ratio = (cert / dist).numpy()
+    if ratio.size == 1:
+        return stats.exact(float(ratio[0]), note="one point: no interval")
+    return stats.bootstrap_ci(ratio, np.median)
+
+
+def tightness_table(certs: Mapping[str, Certificate], twins: Mapping[str, TwinCertificate]
+                    ) -> pd.DataFrame:
+    """Certificate ÷ attack distance per net: Corollary 1 on the SWISH MLPs, CROWN on their ReLU
+    twins.
+
+    Columns: ``net``, ``certificate``, ``points`` (correct and attacked), ``violations``,
+    ``cert/att`` (median ratio), ``low``, ``high`` (its 95 % bootstrap interval), ``cert``,
+    ``attack`` (median radii, standardised units).
+    """
+    rows = []
+    nets = [(f"SWISH {m}", "Cor. 1", c.cert, c) for m, c in certs.items()]
+    nets += [(f"ReLU twin {m}", "CROWN", t.crown, t) for m, t in twins.items()]
+    for net, kind, cert, r in nets:
+        ok = r.ok
+        e = _median_ratio(cert[ok], r.dist[ok])
+        rows.append({"net": net, "certificate": kind, "points": int(ok.sum()),
+                     "violations": r.violations, "cert/att": e.value, "low": e.low,
+                     "high": e.high, "cert": float(np.median(cert[ok].numpy())),
+                     "attack": float(np.median(r.dist[ok].numpy()))})
+    return pd.DataFrame(rows)
+
+
+def relative_tightness(cert: Certificate, twin: TwinCertificate) -> stats.Estimate:
+    """Point by point over the test points both nets classify correctly and were attacked:
+    median of (Corollary 1 ÷ attack distance on the SWISH MLP) ÷ (CROWN ÷ attack distance on
+    its ReLU twin), with a bootstrap interval; above 1, Corollary 1 certifies the larger share of
+    its net's attack distance.
+
+    Raises:
+        ValueError: no common point, or a twin point that CROWN did not certify at all.
+    """
+    both = cert.ok & twin.ok
+    if not bool(both.any()):
+        raise ValueError("no test point is classified correctly by both nets")
+    if bool((twin.crown[both] <= 0).any()):
+        raise ValueError("CROWN certified nothing at a correctly classified point")
+    return _median_ratio(cert.cert[both] / cert.dist[both], twin.crown[both] / twin.dist[both])
+
+
+def tightness_lines(certs: Mapping[str, Certificate], twins: Mapping[str, TwinCertificate]
+                    ) -> list[str]:
+    """One sentence per training (``certs`` and ``twins`` keys): :func:`relative_tightness`,
+    3 significant figures, and whether its interval lies above 1, below 1 or contains it."""
+    out = []
+    for m in certs:
+        e = relative_tightness(certs[m], twins[m])
+        which = ("Cor. 1 certifies the larger share" if e.low > 1 else
+                 "CROWN certifies the larger share" if e.high < 1 else "no difference resolved")
+        out.append(f"{m}: (Cor. 1 ÷ attack, SWISH) ÷ (CROWN ÷ attack, ReLU twin), median "
+                   f"{report.sig3(e.value)} [{report.sig3(e.low)}, {report.sig3(e.high)}] over "
+                   f"{e.n_points} points: {which}")
+    return out
 
 
 # ------------------------------------------------------------------------ verdicts, errata

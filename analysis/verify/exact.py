@@ -247,7 +247,7 @@ def _solve_scip(P: _Program, xs: list[int], x0: np.ndarray, time_limit: float, s
         return scale * math.sqrt(dual), math.inf, None
     sol = M.getBestSol()
     x = np.array([sol[v] for v in vs])
-    primal = float(M.getObjVal())
+    primal = max(float(M.getObjVal()), 0.0)  # a squared distance: below 0 only by round-off
     return scale * math.sqrt(min(dual, primal)), scale * math.sqrt(primal), x
 
 
