@@ -353,7 +353,11 @@ def estimate_seconds(chapter: str, params: dict[str, Any], log: Path | None = No
 
     from analysis import config
 
-    drivers = getattr(importlib.import_module(f"analysis.profiles.{chapter}"), "COST_DRIVERS", ())
+    try:
+        drivers = getattr(importlib.import_module(f"analysis.profiles.{chapter}"), "COST_DRIVERS",
+                          ())
+    except ModuleNotFoundError:  # a notebook without a profile module: nothing to scale
+        return None
     log = timings_log() if log is None else log
     if not drivers or not log.exists():
         return None

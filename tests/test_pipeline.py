@@ -439,3 +439,4 @@ def test_estimate_seconds_scales_the_last_plain_run_by_the_cost_drivers(tmp_path
     assert secs == pytest.approx(200.0)
     assert run.estimate_seconds("01_warwick_rnn", {"profile": "full"}, log) is None  # no base
     assert run.estimate_seconds("03_peck_bounds", {}, tmp_path / "missing.tsv") is None
+    assert run.estimate_seconds("no_such_chapter", {"profile": "full"}, log) is None
