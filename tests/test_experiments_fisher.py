@@ -3,6 +3,7 @@ chapter by ``tests/test_notebook_shape.py``)."""
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -346,3 +347,65 @@ def test_pole_class_figure_names_the_largest_class(tiny):
     for model, c in pole.top_class.items():
         assert f"class {c} ({model})" in title
     plt.close("all")
+
+
+def _tiny_cnn(activation: str = "relu") -> torch.nn.Module:
+    """A cnn_small on 8×8 images fitted by 100 Adam steps to 'which third is brightest'."""
+    from analysis import models
+
+    model = models.build("cnn_small", seed=1, in_shape=(1, 8, 8), num_classes=3,
+                         channels=(2, 3), hidden=8, activation=activation).double()
+    x = torch.rand(60, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.stack([x[..., :3].mean((1, 2, 3)), x[..., 3:5].mean((1, 2, 3)),
+                     x[..., 5:].mean((1, 2, 3))], 1).argmax(1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(100):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model.eval()
+
+
+def test_verifiable_cnn_is_the_same_function_and_needs_relu_max_pooling():
+    model = _tiny_cnn()
+    x = torch.rand(16, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(ex.verifiable(model)(x), model(x))  # max∘relu = relu∘max, exactly
+    with pytest.raises(ValueError, match="ReLU"):
+        ex.verifiable(_tiny_cnn("tanh"))
+
+
+def test_crown_radii_are_sound_at_the_attacked_points_and_tabled(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from analysis import attacks, report
+    from analysis.bounds import fisher as fb
+
+    monkeypatch.setenv("ANALYSIS_CACHE", str(tmp_path))
+    cfg = config.resolve("02_fisher_jacobian", "smoke", n_attack=6, n_minnorm=5)
+    model = _tiny_cnn()
+    x = torch.rand(12, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    mnist = SimpleNamespace(x_test=x, y_test=y)
+    xm, ym = (t[: cfg.n_minnorm] for t in ex.attack_set(cfg, mnist))
+    r_adv = torch.as_tensor(attacks.min_norm(model, xm, ym, attacks=("deepfool",)).distance,
+                            dtype=torch.float64)
+    r_adv[1] = math.inf  # a point no attack broke is left out
+    ev = {"r_adv": r_adv, "rad": {k: v.detach() for k, v in fb.certified_radii(model, xm).items()}}
+    runs = SimpleNamespace(runs={"vanilla": SimpleNamespace(model=model)})
+    crown = ex.crown_radii(cfg, runs, {"vanilla": ev}, mnist, names=("vanilla",))["vanilla"]
+    kept = torch.isfinite(r_adv) & (r_adv > 0)
+    assert len(crown["crown"]) == int(kept.sum()) >= 2
+    assert torch.equal(crown["r_adv"], r_adv[kept])
+    # CROWN is sound: strictly below a verified attack (its closed ε-ball would contain it)
+    assert bool((crown["crown"] < crown["r_adv"]).all())
+    assert bool((crown["crown"] > 0).all())  # correctly classified points: some ball certified
+    row = ex.crown_table({"vanilla": crown}, seconds=True).iloc[0]
+    assert row["points"] == report.sig3(len(crown["r_adv"]))
+    assert row["med CROWN/adv"] == report.sig3((crown["crown"] / crown["r_adv"]).median())
+    assert row["med margin/CROWN"] == report.sig3((crown["r_margin"] / crown["crown"]).median())
+    assert "s/image" in row and "s/image" not in ex.crown_table({"vanilla": crown}).columns
+    gap = (torch.log(crown["crown"] / crown["r_margin"])
+           / torch.log(crown["r_adv"] / crown["r_margin"])).median()
+    assert row["gap closed"] == report.sig3(gap)

@@ -326,3 +326,25 @@ def test_fused_crown_below_exact_distance_small_cnn():
     solved = np.array([s == "solved" for s in ex.status])
     assert solved.any()
     assert np.all(crown.radius[solved] <= ex.lower[solved] * (1 + 1e-6) + 1e-9)
+
+
+def test_a_reshape_only_map_passes_bounds_back_unchanged():
+    """Max pooling before the ReLU leaves an empty (reshape-only) map between them: its
+    backward step is the identity, never a dense identity matrix."""
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(18, 3)).double()
+    net = V.network(model, (1, 8, 8))
+    empty = [m for m in net.layers if hasattr(m, "modules")
+             and all(isinstance(u, (nn.Flatten, nn.Identity)) for u in m.modules)]
+    assert empty, [type(m).__name__ for m in net.layers]
+    for aff in empty:
+        lam = torch.randn(4, aff.n_out, dtype=DT)
+        assert aff.back(lam) is lam
+        h = torch.zeros(4, aff.n_in, dtype=DT, requires_grad=True)
+        (vjp,) = torch.autograd.grad(aff.linear(h), h, lam)  # the general path it replaces
+        torch.testing.assert_close(vjp, lam)
+    x = torch.rand(2, 1, 8, 8, dtype=DT)
+    y = model(x).argmax(1)
+    r = V.crown_radius(model, x, y, norm="l2", box=(0.0, 1.0)).radius
+    assert np.all(r > 0) and np.all(np.isfinite(r))

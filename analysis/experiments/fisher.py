@@ -689,6 +689,96 @@ def certificate_table(evals: Mapping[str, Any]) -> pd.DataFrame:
     return table(rows)
 
 
+# ---------------------------------------------------------------------------------- CROWN
+
+#: The models whose certificates are held against CROWN (the fully evaluated ones of seed
+#: ``cfg.seed``).
+CROWN_MODELS = ("vanilla", "regularised", "Hoffman")
+#: CROWN's bisection on ε (:func:`analysis.verify.crown_radius`): the returned radius is itself
+#: certified and within ``rtol`` (relative) of the largest ε CROWN certifies on its bracket.
+CROWN_SEARCH = {"steps": 30, "rtol": 1e-2}
+
+
+def verifiable(model: torch.nn.Module) -> torch.nn.Sequential:
+    """``cnn_small`` as an ``nn.Sequential`` that :func:`analysis.verify.network` reads, with each
+    max pooling moved before the ReLU it follows.
+
+    ``max_i relu(z_i) = relu(max_i z_i)`` (ReLU is monotone), so the function is the same on
+    every input (tested); CROWN then bounds the pooling together with the convolution before
+    it (:func:`analysis.verify.crown_bounds`, ``fuse``) and never bounds the 28·28·32 ReLU
+    outputs one by one. A sound radius of this network is a sound radius of ``model``.
+    """
+    conv1, act1, pool1, conv2, act2, pool2 = model.features
+    if not all(isinstance(a, torch.nn.ReLU) for a in (act1, act2)) \
+            or not all(isinstance(p, torch.nn.MaxPool2d) for p in (pool1, pool2)):
+        raise ValueError("verifiable: needs cnn_small with ReLU and max pooling")
+    return torch.nn.Sequential(conv1, pool1, act1, conv2, pool2, act2, model.head)
+
+
+def crown_radii(cfg, runs: MnistRuns, evals: Mapping[str, Any], mnist: data.Dataset,
+                names: Sequence[str] = CROWN_MODELS) -> dict[str, dict[str, Tensor]]:
+    """CROWN's certified L2 radius (float64, pixel box [0, 1]) at the attacked points of
+    :func:`attacked_radii` (the minimal-distance search's images with a finite ``r_adv``),
+    the bisection's first upper end ``r_adv`` (``CROWN_SEARCH``); cached per model.
+
+    Returns:
+        name -> :func:`attacked_radii` plus ``crown`` (radius) and ``crown_seconds`` (wall time
+        per image), float64 ``(n,)``.
+    """
+    from analysis import verify
+
+    xm, ym = (t[: cfg.n_minnorm] for t in attack_set(cfg, mnist))
+    out = {}
+    for name in names:
+        ev, model = evals[name], runs.runs[name].model
+        ok = torch.isfinite(ev["r_adv"]) & (ev["r_adv"] > 0)
+        x, y, r_adv = xm[ok].double(), ym[ok], ev["r_adv"][ok]
+
+        def compute(model=model, x=x, y=y, r_adv=r_adv) -> dict[str, Tensor]:
+            if not len(y):
+                return {"crown": torch.zeros(0, dtype=torch.float64),
+                        "crown_seconds": torch.zeros(0, dtype=torch.float64)}
+            seq = verifiable(model)  # verify reads a float64 CPU copy in eval mode
+            res = verify.crown_radius(seq, x, y, norm="l2", box=(0.0, 1.0), hi=r_adv,
+                                      in_shape=model.in_shape, **CROWN_SEARCH)
+            return {"crown": torch.from_numpy(res.radius),
+                    "crown_seconds": torch.from_numpy(res.seconds)}
+
+        key = {"w": model.state_dict(), "x": x, "y": y, "r_adv": r_adv, "search": CROWN_SEARCH}
+        out[name] = {**attacked_radii(ev), **cache.memo("ch02/crown_radii", key, compute)}
+    return out
+
+
+def crown_table(crown: Mapping[str, Mapping[str, Tensor]], seconds: bool = False
+                ) -> pd.DataFrame:
+    """The chapter's certificates against CROWN, per model (medians over the attacked points).
+
+    Columns: ``model``, ``points``, ``med CROWN``, ``med CROWN/adv`` (``crown / r_adv``),
+    ``med margin/adv``, ``gap closed`` (the median over points of ``log(crown / r_margin) /
+    log(r_adv / r_margin)``: the share of the margin certificate's log-gap to the attack that
+    CROWN closes; 1 = CROWN reaches ``r_adv``, 0 = no better than ``r_margin``), ``med
+    glob/CROWN``, ``med margin/CROWN``, ``med doc/CROWN``, ``med lin/CROWN``; with ``seconds``
+    also ``s/image`` (median CROWN wall time per image; machine- and load-dependent).
+    """
+    from analysis.report import table
+
+    rows = []
+    for name, r in crown.items():
+        if not len(r["r_adv"]):
+            rows.append({"model": name, "points": 0})
+            continue
+        cr, adv, margin = r["crown"], r["r_adv"], r["r_margin"]
+        row = {"model": name, "points": len(adv), "med CROWN": cr.median(),
+               "med CROWN/adv": (cr / adv).median(), "med margin/adv": (margin / adv).median(),
+               "gap closed": (torch.log(cr / margin) / torch.log(adv / margin)).median(),
+               **{f"med {k}/CROWN": (r[f"r_{k}"] / cr).median()
+                  for k in ("glob", "margin", "doc", "lin")}}
+        if seconds:
+            row["s/image"] = r["crown_seconds"].median()
+        rows.append(row)
+    return table(rows)
+
+
 @dataclass
 class PoleClass:
     """Per predicted class medians (test set) of the vanilla and regularised models.

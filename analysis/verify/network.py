@@ -80,6 +80,8 @@ class Affine:
 
     def back(self, lam: Tensor) -> Tensor:
         """``Λ A`` for ``Λ`` ``(R, n_out)`` (a vector-Jacobian product), ``(R, n_in)``."""
+        if all(isinstance(m, _SHAPE_ONLY) for m in self.modules) and self.n_in == self.n_out:
+            return lam  # a map that only reshapes (flattened, it is the identity)
         conv = self.lone_conv()
         if conv is not None:
             c, h, w = self.in_shape
