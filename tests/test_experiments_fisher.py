@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis import claims, config
+from analysis import claims, config, report
 from analysis.experiments import fisher as ex
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_fisher_jacobian.md"
@@ -409,3 +409,20 @@ def test_crown_radii_are_sound_at_the_attacked_points_and_tabled(monkeypatch, tm
     gap = (torch.log(crown["crown"] / crown["r_margin"])
            / torch.log(crown["r_adv"] / crown["r_margin"])).median()
     assert row["gap closed"] == report.sig3(gap)
+
+
+def test_toy_crown_is_sound_and_its_table_reads_the_ratios(tiny):
+    cfg, moons = tiny["cfg"], tiny["data"].moons
+    model = ex.fit_toy(cfg, moons, 2)["model"]
+    radii = ex.toy_radii(cfg, moons, model)
+    crown = ex.toy_crown(cfg, model, radii)
+    finite = torch.isfinite(radii["r_star"])
+    assert crown.shape == radii["r_star"].shape and bool((crown >= 0).all())
+    assert bool((crown[finite] <= radii["r_star"][finite] * (1 + 1e-9)).all())
+    assert bool((crown[finite] > 0).any())
+    tab = ex.toy_crown_table({"vanilla": radii}, {"vanilla": crown})
+    assert list(tab.columns) == ["model", "points", "r_margin/r*", "r_glob/r*", "CROWN/r*",
+                                 "r_margin/CROWN"]
+    assert int(tab["points"][0]) == int(finite.sum())
+    med = float(np.median((crown[finite] / radii["r_star"][finite]).numpy()))
+    assert tab["CROWN/r*"][0].startswith(report.sig3(med))
