@@ -162,3 +162,15 @@ def test_tiny_run_selects_on_validation_and_certifies_soundly(tiny):
     assert list(table["defence"]) == [xs.LABELS[m] for m in xs.DEFENCES]
     verdicts = xs.regulariser_claims(evals, cfg, "sec-06-verdicts")
     assert len(verdicts) == 3 * len(xs.DOCUMENT_REGULARISERS)
+
+
+def test_errata_name_a_section_of_the_chapter():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "notebooks" / "06_synthesis.md").read_text()
+    labels = set(re.findall(r"^\((sec-06-[a-z0-9-]+)\)=$", text, re.M))
+    errs = xs.errata()
+    assert errs and all(e.where and e.error and e.correction for e in errs)
+    assert {e.shown_in for e in errs} <= labels
+    assert "save_errata(" in text  # the scorecard and errata page need the record

@@ -99,3 +99,16 @@ def test_every_claim_section_is_a_label_of_the_notebook(stem):
     labels = set(re.findall(rf"^\((sec-{n}-[a-z0-9-]+)\)=$", text, re.M))
     used = set(re.findall(rf"section=\"(sec-{n}-[a-z0-9-]+)\"", text))
     assert used <= labels, used - labels
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_every_chapter_saves_the_records_the_scorecard_needs(stem):
+    """``analysis.scorecard`` fails the book when a chapter of the table of contents (other
+    than those in ``WITHOUT_RECORDS``) leaves no verdict or no errata record."""
+    from analysis.scorecard import WITHOUT_RECORDS
+
+    text = _text(stem)
+    if stem in WITHOUT_RECORDS:
+        return
+    assert "save_claims(" in text, f"{stem} saves no verdicts"
+    assert "save_errata(" in text, f"{stem} saves no errata record"

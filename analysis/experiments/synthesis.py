@@ -773,3 +773,30 @@ def certified_curves(certs: Mapping[str, Certificates], cfg: Mapping[str, Any]
     radii = [0.0] + list(cfg["cert_radii"])
     return {c: {m: [certified_accuracy(certs, m, c, r) for r in radii] for m in DEFENCES}
             for c in SWISH_CERTS + TWIN_CERTS}
+
+
+def errata() -> list[report.Erratum]:
+    """Errors found in the plan of this chapter (issue 16; there is no document): each with the
+    correction the chapter applies and the section that shows it."""
+    e = report.Erratum
+    return [
+        e("Issue 16, setup: CROWN/exact on ReLU twins 'trained the same way'",
+          "a curvature penalty vanishes on a ReLU network (its input Hessian is 0 almost "
+          "everywhere), so the Hessian-Frobenius twin trains exactly like the plain twin and the "
+          "Cross-Hölder twin like the Cross-Lipschitz one: twin certificates say nothing about "
+          "curvature regularisers",
+          "judge the curvature regularisers by the certificates on the SWISH networks (Lipschitz "
+          "margin, Cross-Hölder, randomized smoothing); the twin columns are read for the other "
+          "defences only", "sec-06-certificates"),
+        e("Issue 16, certificates: randomized smoothing among the certificates 'on every model'",
+          "smoothing certifies the smoothed classifier, a different classifier from the network "
+          "the attacks break, so its radius is not comparable point by point with an attack "
+          "distance on the network",
+          "certified accuracy of the smoothed classifier on its own predictions; no soundness "
+          "assert against the network's attacks", "sec-06-certificates"),
+        e("Issue 16, budget: 'the full profile may take up to 30 minutes'",
+          "on the 2-core reference machine a cold make book must finish in 35 minutes for all "
+          "seven chapters, which leaves this chapter about 12",
+          "the full profile trains the SWISH MLP family only (the CNN family and Fashion-MNIST "
+          "are in profile paper)", "sec-06-closing"),
+    ]
