@@ -348,3 +348,16 @@ def test_a_reshape_only_map_passes_bounds_back_unchanged():
     y = model(x).argmax(1)
     r = V.crown_radius(model, x, y, norm="l2", box=(0.0, 1.0)).radius
     assert np.all(r > 0) and np.all(np.isfinite(r))
+
+
+def test_native_output_is_silenced_only_inside_the_block(capfd):
+    import os
+
+    from analysis.verify.exact import quiet_native_output
+
+    with quiet_native_output():
+        os.write(1, b"native stdout\n")
+        os.write(2, b"native stderr\n")
+    os.write(1, b"after\n")
+    out, err = capfd.readouterr()
+    assert "native" not in out + err and "after" in out

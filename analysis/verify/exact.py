@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -202,6 +205,27 @@ def _solve_highs(P: _Program, obj: dict[int, float], time_limit: float
     return min(dual, float(res.fun)), float(res.fun), res.x
 
 
+@contextlib.contextmanager
+def quiet_native_output():
+    """Send what native code writes to the process's stdout and stderr (file descriptors 1 and 2)
+    to /dev/null for the block. SCIP's LP solver (SoPlex) prints a notice for every LP tolerance it
+    cannot set without GMP ("Cannot set feasibility tolerance ... using 1e-10") straight to the
+    descriptors, past ``Model.hideOutput``; in a notebook those lines would bury the results."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
 def _solve_scip(P: _Program, xs: list[int], x0: np.ndarray, time_limit: float, scale: float
                 ) -> tuple[float, float, np.ndarray | None]:
     """Minimise ``Σ ((x_i − x0_i) / scale)²``; returns the distances (not squared).
@@ -236,7 +260,8 @@ def _solve_scip(P: _Program, xs: list[int], x0: np.ndarray, time_limit: float, s
                        for v, c in zip(xs, x0)) <= t)
     M.setObjective(t, "minimize")
     try:
-        M.optimize()
+        with quiet_native_output():
+            M.optimize()
     except Exception:  # SCIP's LP solver gave up (numerical trouble): nothing certified
         return 0.0, math.inf, None
     status = M.getStatus()
