@@ -174,3 +174,35 @@ def test_errata_name_a_section_of_the_chapter():
     assert errs and all(e.where and e.error and e.correction for e in errs)
     assert {e.shown_in for e in errs} <= labels
     assert "save_errata(" in text  # the scorecard and errata page need the record
+
+
+def test_decision_distances_survive_a_point_without_a_start(monkeypatch):
+    """HopSkipJump raises when its noise start finds no adversarial for some input; the other
+    points still get their distance and that one stays inf (not broken)."""
+    import foolbox as fb
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()
+    x = torch.rand(3, 1, 2, 2)
+    y = model(x).argmax(1)
+
+    class FakeHSJ:
+        def __init__(self, **kw):
+            pass
+
+        def run(self, fmodel, xs, criterion):
+            if len(xs) > 1 or torch.equal(xs[0], x[1]):
+                raise ValueError("init_attack failed for 1.0 of 1 inputs")
+            w = model[1].weight.detach()
+            d = (w[1 - y[0]] - w[y[0]]) if torch.equal(xs[0], x[0]) else (w[1 - y[2]] - w[y[2]])
+            step = d.reshape(xs.shape[1:]) / d.norm()
+            out = xs.clone()
+            for t in torch.linspace(0, 4, 400):  # walk until the label flips
+                out = xs + t * step
+                if model(out).argmax(1) != criterion.labels:
+                    break
+            return out
+
+    monkeypatch.setattr(fb.attacks, "HopSkipJumpAttack", FakeHSJ)
+    d = xs.decision_distances(model, x, y, steps=1, seed=0)
+    assert np.isinf(d[1]) and np.isfinite(d[0]) and np.isfinite(d[2]) and d[0] > 0

@@ -316,7 +316,9 @@ def _still_correct(model: nn.Module, x_adv: Tensor, y: Tensor) -> np.ndarray:
 def decision_distances(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, seed: int
                        ) -> np.ndarray:
     """HopSkipJump (foolbox 3, L2, its own blended-noise start) on correctly classified points:
-    L2 distance of a verified adversarial, ``inf`` where none, ``0`` where misclassified."""
+    L2 distance of a verified adversarial, ``inf`` where none (also where its noise start finds
+    no adversarial to start from: then the points run one at a time), ``0`` where
+    misclassified."""
     import foolbox as fb
 
     out = np.where(_still_correct(model, x, y), np.inf, 0.0)
@@ -328,7 +330,15 @@ def decision_distances(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, se
     atk = fb.attacks.HopSkipJumpAttack(steps=steps, initial_gradient_eval_steps=50,
                                        max_gradient_eval_steps=200)
     xs, ys = x[rows], y[rows]
-    xa = atk.run(fmodel, xs, fb.criteria.Misclassification(ys))
+    try:
+        xa = atk.run(fmodel, xs, fb.criteria.Misclassification(ys))
+    except ValueError:  # its noise start found no adversarial for some point: one at a time
+        xa = xs.clone()
+        for i in range(len(rows)):
+            try:
+                xa[i:i + 1] = atk.run(fmodel, xs[i:i + 1], fb.criteria.Misclassification(ys[i:i + 1]))
+            except ValueError:  # no start, so no decision-based adversarial: stays inf
+                pass
     broken = ~_still_correct(model, xa, ys)
     d = (xa - xs).flatten(1).norm(dim=1).double().cpu().numpy()
     out[rows] = np.where(broken, d, np.inf)
