@@ -228,6 +228,17 @@ def _drop_repeated_images(outputs: list) -> list:
     return kept
 
 
+def _drop_glued_duplicates(outputs: list) -> list:
+    """In a cell that glues a figure for the book (MyST-NB ``glue``: an output whose metadata
+    has ``scrapbook``), drop the cell's plain image outputs: the text's ``{glue:figure}`` shows
+    the figure, so an inline copy (e.g. the returned ``Figure`` displayed as the cell's value)
+    would show it twice."""
+    if not any("scrapbook" in (o.get("metadata") or {}) for o in outputs):
+        return outputs
+    return [o for o in outputs if "scrapbook" in (o.get("metadata") or {})
+            or not {"image/png", "image/svg+xml"} & set(o.get("data", {}))]
+
+
 def prepare_for_book(nb, params: dict[str, Any]):
     """Make an executed notebook show its parameters once and its plain tables without index.
 
@@ -237,7 +248,8 @@ def prepare_for_book(nb, params: dict[str, Any]):
     (the page reads as text, figures and tables, the code a click away), so that no notebook
     source repeats the tag. pandas tables with a RangeIndex get the
     class ``hide-index``. A figure shown twice in one cell (the same image bytes) is shown once
-    (:func:`_drop_repeated_images`). Idempotent; modifies ``nb`` in place and returns it.
+    (:func:`_drop_repeated_images`), and a cell that glues its figure for the text shows no
+    inline copy (:func:`_drop_glued_duplicates`). Idempotent; modifies ``nb`` in place and returns it.
 
     Args:
         nb: the executed notebook (nbformat).
@@ -259,7 +271,7 @@ def prepare_for_book(nb, params: dict[str, Any]):
         elif cell.cell_type == "code" and not {"remove-cell", "remove-input", "hide-input"} & set(tags):
             tags.append("hide-input")
         if cell.cell_type == "code":
-            cell.outputs = _drop_repeated_images(cell.get("outputs", []))
+            cell.outputs = _drop_glued_duplicates(_drop_repeated_images(cell.get("outputs", [])))
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             html = out.get("data", {}).get("text/html")
             if html is not None:

@@ -233,6 +233,23 @@ def test_prepare_for_book_collapses_every_code_cell_but_the_parameters():
     assert run.book_warnings(nb) == []
 
 
+def test_prepare_for_book_drops_the_inline_copy_of_a_glued_figure():
+    png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    glued = nbformat.v4.new_output("display_data", data={
+        "application/papermill.record/image/png": "iVBORw0KGgo="},
+        metadata={"scrapbook": {"name": "fig-02-x"}})
+    cell = nbformat.v4.new_code_cell("plots.to_book('fig-02-x', fig)")
+    cell.outputs = [glued, nbformat.v4.new_output("execute_result", data=png, execution_count=1),
+                    nbformat.v4.new_output("stream", name="stdout", text="a line\n")]
+    plain = nbformat.v4.new_code_cell("fig")
+    plain.outputs = [nbformat.v4.new_output("display_data", data=png)]
+    nb = _executed_demo()
+    nb.cells += [cell, plain]
+    run.prepare_for_book(nb, {})
+    assert [o.output_type for o in cell.outputs] == ["display_data", "stream"]
+    assert len(plain.outputs) == 1  # a figure that is not glued stays
+
+
 def test_prepare_for_book_hides_only_a_range_index():
     nb = run.prepare_for_book(_executed_demo(), {})
     plain, keyed = (c.outputs[0]["data"]["text/html"] for c in nb.cells[-2:])

@@ -94,6 +94,6 @@ def test_to_book_glues_and_closes_the_figure(monkeypatch):
     seen = []
     monkeypatch.setattr(myst_nb, "glue", lambda name, obj, display: seen.append((name, obj, display)))
     fig, ax = plt.subplots()
-    assert plots.to_book("fig-00-x", fig) is fig
+    assert plots.to_book("fig-00-x", fig) is None  # a cell's last line: no second display
     assert seen == [("fig-00-x", fig, False)]
     assert fig.number not in plt.get_fignums()  # closed: the book shows it once, where captioned

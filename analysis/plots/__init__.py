@@ -33,18 +33,18 @@ STYLE = {
 }
 
 
-def to_book(name: str, fig: Figure) -> Figure:
+def to_book(name: str, fig: Figure) -> None:
     """Hand ``fig`` to the book under ``name`` and close it (no second inline image).
 
     The chapter's text places and captions it with a MyST-NB ``{glue:figure} <name>`` block
     carrying ``:name: <name>``, so the caption (numbered by Sphinx) sits in the narrative and
-    ``{numref}`` can cite it. Returns ``fig`` for tests and further use.
+    ``{numref}`` can cite it. Returns None, so that a cell ending with this call does not
+    display the figure a second time as its value.
     """
     from myst_nb import glue
 
     glue(name, fig, display=False)
     plt.close(fig)
-    return fig
 
 
 def use_style() -> None:
