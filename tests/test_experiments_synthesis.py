@@ -206,3 +206,13 @@ def test_decision_distances_survive_a_point_without_a_start(monkeypatch):
     monkeypatch.setattr(fb.attacks, "HopSkipJumpAttack", FakeHSJ)
     d = xs.decision_distances(model, x, y, steps=1, seed=0)
     assert np.isinf(d[1]) and np.isfinite(d[0]) and np.isfinite(d[2]) and d[0] > 0
+
+
+def test_smoothing_claim_is_not_testable_beyond_its_reach():
+    from scipy.stats import norm
+
+    cfg = {"smooth_n": 200, "smooth_alpha": 0.001, "smooth_sigma": 0.25}
+    reach = xs.smoothing_reach(cfg)
+    assert reach == pytest.approx(0.25 * norm.ppf(0.001 ** (1 / 200)), rel=1e-6)
+    assert 0.45 < reach < 0.5  # so r = 0.5 can never be certified with 200 samples
+    assert xs.smoothing_reach({**cfg, "smooth_n": 1000}) > 0.5

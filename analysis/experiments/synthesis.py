@@ -731,15 +731,32 @@ def share_certified(certs: Mapping[str, Certificates], cert: str, r: float) -> s
     return stats.binomial_ci(k, n)
 
 
+def smoothing_reach(cfg: Mapping[str, Any]) -> float:
+    """The largest radius randomized smoothing can certify with ``smooth_n`` samples at level
+    ``1 − smooth_alpha``: every sample voting for the class gives the Clopper-Pearson lower bound
+    ``α^(1/n)``, hence the radius ``σ·Φ⁻¹(α^(1/n))``."""
+    from scipy.stats import norm
+
+    p = float(smoothing.lower_confidence_bound(cfg["smooth_n"], cfg["smooth_n"],
+                                               cfg["smooth_alpha"]))
+    return float(cfg["smooth_sigma"] * norm.ppf(p))
+
+
 def certificate_claims(certs: Mapping[str, Certificates], cfg: Mapping[str, Any],
                        section: str) -> list[claims.Claim]:
     """Per certificate: it certifies at least 10 % of what the attacks leave standing at
     ``claim_radius``; and the sound ones are never above an attack distance (``zero_of``)."""
     r, out = cfg["claim_radius"], []
+    reach = smoothing_reach(cfg)
     for c in SWISH_CERTS + TWIN_CERTS:
+        rule = claims.at_least(share_certified(certs, c, r), 0.1)
+        if c == "smoothing" and reach < r:
+            rule = claims.not_testable(
+                f"with smooth_n = {cfg['smooth_n']} samples no point can be certified beyond "
+                f"r = {reach:.3g} < {r:g} (every vote for the class: σ·Φ⁻¹(α^(1/n)))")
         out.append(claims.Claim(f"{CERT_LABELS[c]} certifies a non-trivial share at r = {r:g}",
-                                "≥ 0.1", claims.at_least(share_certified(certs, c, r), 0.1),
-                                section=section, note="pooled over defences, one seed"))
+                                "≥ 0.1", rule, section=section,
+                                note="pooled over defences, one seed"))
     for c in ("lipschitz", "cross_holder", "crown", "peck", "lipschitz_twin"):
         n = sum(x.compared[c] for x in certs.values())
         out.append(claims.Claim(f"{CERT_LABELS[c]} is a lower bound on the attack distance",
