@@ -361,3 +361,62 @@ def test_native_output_is_silenced_only_inside_the_block(capfd):
     os.write(1, b"after\n")
     out, err = capfd.readouterr()
     assert "native" not in out + err and "after" in out
+
+
+def _patch_nets() -> list[tuple[nn.Sequential, tuple[int, int, int]]]:
+    """Image nets that exercise every patch step: padding, stride 2, rectangular kernels,
+    overlapping pooling, pooling before the ReLU (the identity map between them), 1x1 convs,
+    average pooling (the dense fallback), Tanh."""
+    torch.manual_seed(11)
+    lenet_like = nn.Sequential(nn.Conv2d(1, 3, 3), nn.MaxPool2d(2), nn.Conv2d(3, 4, 3),
+                               nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16, 7), nn.ReLU(),
+                               nn.Linear(7, 3))
+    small = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+                          nn.Conv2d(3, 4, (3, 2), padding=(1, 0), stride=(1, 2)),
+                          nn.MaxPool2d(3, 2), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))
+    nin_like = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, stride=2), nn.ReLU(),
+                             nn.Conv2d(3, 3, 1), nn.Tanh(), nn.MaxPool2d(2, 1),
+                             nn.Conv2d(3, 4, 2, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                             nn.Conv2d(4, 3, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return [(lenet_like.double(), (1, 14, 14)), (small.double(), (2, 12, 14)),
+            (nin_like.double(), (1, 11, 11))]
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_patch_backward_pass_equals_dense_reference(which):
+    """CROWN's patch path (fuse=True) gives the dense layer-by-layer bounds, every layer."""
+    model, shape = _patch_nets()[which]
+    net = V.network(model, shape)
+    gen = torch.Generator().manual_seed(which)
+    x0 = torch.rand(math.prod(shape), dtype=DT, generator=gen)
+    with torch.no_grad():
+        np.testing.assert_allclose(net.forward(x0[None]).numpy(),
+                                   model(x0.reshape(1, *shape)).numpy(), atol=1e-12)
+        y = int(model(x0.reshape(1, *shape)).argmax())
+    spec = _spec(net, y, 3)
+    for norm, eps, box in (("l2", 0.4, (0.0, 1.0)), ("linf", 0.05, (0.0, 1.0)),
+                           ("l2", 0.2, None), ("linf", 0.1, None)):
+        fast, low = V.crown_bounds(net, x0, eps, norm, box, spec, chunk=7)
+        ref, low_ref = V.crown_bounds(net, x0, eps, norm, box, spec, fuse=False)
+        assert fast.keys() == ref.keys()
+        for k in ref:
+            for a, b in zip(fast[k], ref[k]):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(low.numpy(), low_ref.numpy(), rtol=1e-10, atol=1e-10)
+        # not vacuous: some unstable units, so the relaxations were used
+        assert any(bool(((lo < 0) & (up > 0)).any()) for lo, up in ref.values())
+
+
+def test_patches_dense_places_each_patch_at_its_receptive_field():
+    from analysis.verify import patches as P
+
+    torch.manual_seed(3)
+    conv = nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 1)).double()
+    net = V.network(nn.Sequential(conv, nn.ReLU()), (2, 7, 6))
+    aff = net.layers[0]
+    rows = P.conv_rows(aff, torch.arange(3))
+    lam = rows.dense()  # rows (n, i, j): +A rows then −A rows
+    A = aff.dense()
+    np.testing.assert_allclose(lam.numpy(), torch.cat([A, -A]).numpy(), atol=1e-14)
+    np.testing.assert_allclose(rows.const.reshape(-1).numpy(),
+                               torch.cat([aff.bias, -aff.bias]).numpy(), atol=1e-14)

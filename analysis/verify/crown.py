@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from analysis.verify.network import DT, Network, Nonlinear, network
-from analysis.verify.relax import _back_nonlinear, back_pool_conv, fusable_pool
+from analysis.verify import patches as P
+from analysis.verify.network import _SHAPE_ONLY, DT, Affine, Network, Nonlinear, network
+from analysis.verify.relax import _back_nonlinear, fusable_pool
 
 
 # =========================================================================== input sets
@@ -50,33 +51,113 @@ def _spec(net: Network, y: int, n_classes: int) -> Tensor:
 
 def _backward_bound(net: Network, upto: int, lam: Tensor | None,
                     bounds: dict[int, tuple[Tensor, Tensor]], x0: Tensor, eps: float, norm: str,
-                    box: Any, first: tuple[Tensor, Tensor] | None = None, fuse: bool = True
+                    box: Any, first: tuple[Tensor, Tensor] | None = None
                     ) -> Tensor:
-    """Lower bound of ``Λ · (output of layer ``upto``, an Affine)`` over the input set
-    (``first``: ``(Λ A, Λ b)`` of that layer given directly, e.g. rows of ``A``; ``fuse``:
-    max pooling after a lone Conv2d in one step, :func:`~analysis.verify.relax.back_pool_conv`;
-    ``False``: layer by layer, the reference)."""
+    """Lower bound of ``Λ · (output of layer ``upto``, an Affine)`` over the input set, layer
+    by layer on dense rows (the reference; ``first``: ``(Λ A, Λ b)`` of that layer given
+    directly, e.g. rows of ``A``)."""
     if first is None:
         const = lam @ net.layers[upto].bias
         lam = net.layers[upto].back(lam)
     else:
         lam, const = first
-    k = upto - 1
-    while k >= 0:
+    for k in range(upto - 1, -1, -1):
         m = net.layers[k]
         if isinstance(m, Nonlinear):
-            lo, up = bounds[k]
-            if fuse and k > 0 and fusable_pool(m, net.layers[k - 1]):
-                lam, c = back_pool_conv(m, net.layers[k - 1], lam, lo, up)
-                k -= 1
-            else:
-                lam, c = _back_nonlinear(m, lam, lo, up)
+            lam, c = _back_nonlinear(m, lam, *bounds[k])
             const = const + c
         else:
             const = const + lam @ m.bias
             lam = m.back(lam)
-        k -= 1
     return _concretize_min(lam, x0, eps, norm, box) + const
+
+
+def _space(net: Network, k: int) -> tuple[int, ...]:
+    """The shape of the input of layer ``k`` (where rows are after passing back through it)."""
+    m = net.layers[k]
+    return tuple(m.in_shape) if isinstance(m, Affine) else tuple(net.layers[k - 1].out_shape)
+
+
+def _image_map(m: Affine) -> str | None:
+    """``"conv"`` for a lone Conv2d between image spaces, ``"same"`` for a map that only
+    reshapes an image space onto itself, else ``None``."""
+    if len(m.in_shape) != 3 or len(m.out_shape) != 3:
+        return None
+    if m.lone_conv() is not None:
+        return "conv"
+    if all(isinstance(u, _SHAPE_ONLY) for u in m.modules) and m.in_shape == m.out_shape:
+        return "same"
+    return None
+
+
+def _patch_bound(net: Network, upto: int, rows: P.Patches | tuple[Tensor, Tensor],
+                 bounds: dict[int, tuple[Tensor, Tensor]], x0: Tensor, eps: float, norm: str,
+                 box: Any) -> Tensor:
+    """Lower bounds of rows on the input of layer ``upto`` over the input set, passed back
+    as patches (:mod:`analysis.verify.patches`) through image-shaped layers and as dense rows
+    elsewhere; the same lines as :func:`_backward_bound`. Returns ``(N, gh, gw)`` for
+    patches, ``(R,)`` for dense rows ``(Λ, c)``."""
+    k = upto - 1
+    while k >= 0:
+        if not isinstance(rows, P.Patches) and len(_space(net, k + 1)) == 3:
+            rows = P.full_rows(rows[0], rows[1], _space(net, k + 1))
+        m = net.layers[k]
+        if isinstance(rows, P.Patches) and isinstance(m, Nonlinear):
+            lo, up = bounds[k]
+            if m.kind != "maxpool":
+                rows = P.back_activation(rows, m, lo, up)
+            elif fusable_pool(m, net.layers[k - 1]):
+                rows = P.back_pool_conv(rows, m, net.layers[k - 1], lo, up)
+                k -= 1
+            else:
+                rows = P.back_maxpool(rows, m, lo, up, tuple(net.layers[k - 1].out_shape))
+        elif isinstance(rows, P.Patches) and _image_map(m) is not None:
+            if _image_map(m) == "conv":
+                rows = P.back_conv(rows, m)
+        else:
+            if isinstance(rows, P.Patches):
+                rows = (rows.dense(), rows.const.reshape(-1))
+            lam, const = rows
+            if isinstance(m, Nonlinear):
+                lam, c = _back_nonlinear(m, lam, *bounds[k])
+                rows = (lam, const + c)
+            else:
+                rows = (m.back(lam), const + lam @ m.bias)
+        k -= 1
+    if isinstance(rows, P.Patches):
+        lo, hi = (t.reshape(rows.shape) for t in _box(x0, box))
+        return P.concretize(rows, x0.reshape(rows.shape), lo, hi, eps, norm, box is not None)
+    return _concretize_min(rows[0], x0, eps, norm, box) + rows[1]
+
+
+def _layer_bounds(net: Network, k: int, bounds: dict[int, tuple[Tensor, Tensor]], x0: Tensor,
+                  eps: float, norm: str, box: Any, chunk: int, fuse: bool
+                  ) -> tuple[Tensor, Tensor]:
+    """CROWN's lower and upper bounds of the input of nonlinear layer ``k``."""
+    prev = net.layers[k - 1]
+    image = _image_map(prev) if fuse else None
+    los, ups = [], []
+    if image is not None:  # rows ±A of a few output channels at every position, as patches
+        co = prev.out_shape[0]
+        per = max(1, chunk // math.prod(prev.out_shape[1:]))
+        for chans in torch.arange(co).split(per):
+            rows = P.conv_rows(prev, chans) if image == "conv" \
+                else P.identity_rows(tuple(prev.in_shape), chans, prev.bias.dtype)
+            both = _patch_bound(net, k - 1, rows, bounds, x0, eps, norm, box)
+            both = both.reshape(2, len(chans), -1)
+            los.append(both[0].reshape(-1))
+            ups.append(-both[1].reshape(-1))
+        return torch.cat(los), torch.cat(ups)
+    A = prev.dense()
+    for rows in torch.arange(prev.n_out).split(chunk):
+        sel = A[rows]
+        first = (torch.cat([sel, -sel]), torch.cat([prev.bias[rows], -prev.bias[rows]]))
+        both = _patch_bound(net, k - 1, first, bounds, x0, eps, norm, box) if fuse \
+            else _backward_bound(net, k - 1, None, bounds, x0, eps, norm, box, first=first)
+        both = both.reshape(-1)
+        los.append(both[: len(rows)])
+        ups.append(-both[len(rows):])
+    return torch.cat(los), torch.cat(ups)
 
 
 def crown_bounds(net: Network, x0: Tensor, eps: float, norm: str = "linf",
@@ -91,34 +172,28 @@ def crown_bounds(net: Network, x0: Tensor, eps: float, norm: str = "linf",
         norm: ``"linf"`` or ``"l2"``. box: input box or ``None``.
         spec: ``(R, K)`` rows whose products with the logits are lower-bounded, or ``None``.
         chunk: rows per backward pass (memory).
-        fuse: push back through max pooling and a lone Conv2d before it in one step
-            (:func:`~analysis.verify.relax.back_pool_conv`, the same bounds up to rounding);
-            ``False``: layer by layer (the reference).
+        fuse: pass rows back through image-shaped layers as patches of their receptive
+            fields (:mod:`analysis.verify.patches`; max pooling together with a lone Conv2d
+            before it in one step), the same bounds up to the order of floating-point sums;
+            ``False``: dense rows, layer by layer (the reference).
 
     Returns:
         ``({layer index: (lower, upper) of its input}, lower bounds (R,) or None)``.
     """
     bounds: dict[int, tuple[Tensor, Tensor]] = {}
     for k, m in enumerate(net.layers):
-        if not isinstance(m, Nonlinear):
-            continue
-        prev = net.layers[k - 1]
-        A = prev.dense()
-        los, ups = [], []
-        for rows in torch.arange(prev.n_out).split(chunk):
-            sel = A[rows]
-            both = _backward_bound(net, k - 1, None, bounds, x0, eps, norm, box,
-                                   first=(torch.cat([sel, -sel]),
-                                          torch.cat([prev.bias[rows], -prev.bias[rows]])),
-                                   fuse=fuse)
-            los.append(both[: len(rows)])
-            ups.append(-both[len(rows):])
-        lo, up = torch.cat(los), torch.cat(ups)
-        bounds[k] = (lo, torch.maximum(up, lo))
+        if isinstance(m, Nonlinear):
+            lo, up = _layer_bounds(net, k, bounds, x0, eps, norm, box, chunk, fuse)
+            bounds[k] = (lo, torch.maximum(up, lo))
     out = None
     if spec is not None:
-        out = _backward_bound(net, len(net.layers) - 1, spec.to(DT), bounds, x0, eps, norm, box,
-                              fuse=fuse)
+        last = net.layers[-1]
+        lam = spec.to(DT)
+        if fuse:
+            out = _patch_bound(net, len(net.layers) - 1, (last.back(lam), lam @ last.bias),
+                               bounds, x0, eps, norm, box).reshape(-1)
+        else:
+            out = _backward_bound(net, len(net.layers) - 1, lam, bounds, x0, eps, norm, box)
     return bounds, out
 
 

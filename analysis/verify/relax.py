@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from analysis.verify.network import Affine, Nonlinear
 
@@ -85,90 +84,7 @@ def _maxpool_lines(m: Nonlinear, lo: Tensor, up: Tensor) -> tuple[Tensor, Tensor
 
 
 def fusable_pool(pool: Nonlinear, aff: Affine) -> bool:
-    """Whether :func:`back_pool_conv` applies: ``aff`` is a lone Conv2d on ``(c, h, w)``
-    inputs and ``pool`` (its successor) max pooling."""
+    """Whether :func:`analysis.verify.patches.back_pool_conv` applies: ``aff`` is a lone
+    Conv2d on ``(c, h, w)`` inputs and ``pool`` (its successor) max pooling."""
     return pool.kind == "maxpool" and aff.lone_conv() is not None \
         and len(aff.in_shape) == 3 and len(aff.out_shape) == 3
-
-
-def back_pool_conv(pool: Nonlinear, aff: Affine, lam: Tensor, lo: Tensor, up: Tensor,
-                   block: int = 1024) -> tuple[Tensor, Tensor]:
-    """Push ``Λ`` back through max pooling and the lone Conv2d before it in one step:
-    ``Λ pool(A h + b) ≥ Λ' h + c``, the same lines as :func:`_back_nonlinear` then
-    :meth:`Affine.back` (see :func:`fusable_pool`), without forming ``Λ`` on the convolution's
-    output, where it is zero off the selected input of each window.
-
-    Each window contributes its coefficient times the kernel of its channel, shifted to the
-    selected position inside the window's receptive field (a ``((k − 1) s + q)``-square patch
-    of the padded input); rows are grouped by the box of windows where they are nonzero, and
-    each group's patches are one batched matrix product over those windows, summed into the
-    input by ``fold``.
-
-    Args:
-        pool, aff: the layers. lam: ``(R, n_pool)``. lo, up: bounds of the pool's input
-            (the convolution's output). block: rows per batched product (memory).
-
-    Returns:
-        ``(Λ' (R, n_in), c (R,))``.
-    """
-    conv = aff.lone_conv()
-    assert conv is not None
-    jl, sU, cU = _maxpool_lines(pool, lo, up)
-    pm = pool.module
-    kp = _pair(pm.kernel_size)
-    sp = _pair(pm.stride or pm.kernel_size)
-    ci, h, w = aff.in_shape
-    co, hc, wc = aff.out_shape
-    kc, sc, pc = _pair(conv.weight.shape[2:]), _pair(conv.stride), _pair(conv.padding)
-    field = tuple((a - 1) * s + q for a, s, q in zip(kp, sc, kc))  # receptive field of a window
-    step = tuple(a * b for a, b in zip(sp, sc))
-    # the kernel of each output channel, embedded at every position of the pooling window
-    wt = conv.weight.to(lam.dtype)
-    emb = torch.zeros(co, kp[0], kp[1], ci, *field, dtype=lam.dtype)
-    for di in range(kp[0]):
-        for dj in range(kp[1]):
-            emb[:, di, dj, :, di * sc[0]:di * sc[0] + kc[0], dj * sc[1]:dj * sc[1] + kc[1]] = wt
-    emb = emb.reshape(co, kp[0] * kp[1], -1)
-    hp, wp = (hc - kp[0]) // sp[0] + 1, (wc - kp[1]) // sp[1] + 1
-    n_win = hp * wp
-    pix = jl % (hc * wc)
-    l_idx = torch.arange(jl.shape[0]) % n_win
-    di = pix // wc - (l_idx // wp) * sp[0]
-    dj = pix % wc - (l_idx % wp) * sp[1]
-    chan = torch.arange(co).repeat_interleave(n_win)
-    kern = emb[chan, di * kp[1] + dj].reshape(co, hp, wp, -1).permute(1, 2, 0, 3)
-    s3, c3, b3 = (t.reshape(co, hp, wp) for t in (sU.to(lam.dtype), cU, aff.bias[jl]))
-    # rows are grouped by the box of windows where they are nonzero (rows of a convolution
-    # above touch a few windows only); each group: one batched product over its windows
-    lam3 = lam.reshape(-1, co, hp, wp)
-    nz = (lam3 != 0).any(1)
-    r_any, c_any = nz.any(2), nz.any(1)
-    first = lambda m: m.to(torch.int8).argmax(1)  # noqa: E731
-    last = lambda m: m.shape[1] - 1 - m.flip(1).to(torch.int8).argmax(1)  # noqa: E731
-    boxes = torch.stack([first(r_any), last(r_any), first(c_any), last(c_any)], 1)
-    keys, group = torch.unique(boxes, dim=0, return_inverse=True)  # zero rows: box (0, 0, 0, 0)
-    canvas = tuple(max((n - 1) * st + f, m + 2 * p)
-                   for n, st, f, m, p in zip((hp, wp), step, field, (h, w), pc))
-    out = torch.zeros(lam.shape[0], ci, *canvas, dtype=lam.dtype)
-    const = torch.zeros(lam.shape[0], dtype=lam.dtype)
-    for g, (r0, r1, c0, c1) in enumerate(keys.tolist()):
-        box = (slice(r0, r1 + 1), slice(c0, c1 + 1))
-        nh, nw = r1 - r0 + 1, c1 - c0 + 1
-        kg = kern[box].reshape(nh * nw, co, -1)
-        sg, cg, bg = (t[:, box[0], box[1]] for t in (s3, c3, b3))
-        size = ((nh - 1) * step[0] + field[0], (nw - 1) * step[1] + field[1])
-        at = (r0 * step[0], c0 * step[1])
-        for rows in (group == g).nonzero().squeeze(1).split(block):
-            lg = lam3[rows, :, box[0], box[1]]
-            pos, neg = lg.clamp_min(0), lg.clamp_max(0)
-            coef = pos + neg * sg
-            const[rows] = (neg * cg + coef * bg).flatten(1).sum(1)
-            patches = torch.bmm(coef.reshape(len(rows), co, -1).permute(2, 0, 1), kg)
-            img = nn.functional.fold(patches.permute(1, 2, 0), size, field, stride=step)
-            out[rows, :, at[0]:at[0] + size[0], at[1]:at[1] + size[1]] = img
-    out = out[:, :, pc[0]:pc[0] + h, pc[1]:pc[1] + w]
-    return out.reshape(lam.shape[0], -1), const
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    return tuple(v) if isinstance(v, (tuple, list, torch.Size)) else (int(v), int(v))
