@@ -118,7 +118,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/test_peck.py",), ("03_peck_bounds",)),
     Mutation(
         "pgd-no-box-clip", "analysis/attacks/gradient.py",
-        "new = _clip(xs + new, box) - xs",
+        "new = _clip(xl + new, box) - xl",
         "new = new",
         "PGD/BIM iterates are not clipped to the input box [0, 1] (only the final output is)",
         ("tests/test_attacks.py", KILLERS), ("00_toolkit",)),

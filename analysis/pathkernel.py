@@ -28,7 +28,9 @@ Cost: no (examples x parameters) Jacobian is built. Per step, the integrated tes
 ``g_{x,k} = ∫∇_w ŷ_k(x; w_s(t)) dt`` (test points x selected outputs x parameters, chunked) come
 from reverse mode through a path-aware forward pass; the kernel values of all training points
 along each ``g`` are one forward-mode JVP of the training outputs (``per_point=True``); the
-summed kernel machine needs only one VJP of the training outputs per step (``per_point=False``).
+summed kernel machine needs only one VJP of the training outputs per step, ``u_s``, and the
+integral of the directional derivative along it, by forward mode at every node
+(``per_point=False``: no per-point gradient at all).
 
 Everything is float64 and purely functional: parameters are a tuple ``(W1, b1, W2, b2, ...)``.
 """
@@ -60,6 +62,7 @@ __all__ = [
     "coefficient_identity",
     "path_nodes",
     "integrated_gradients",
+    "integrated_directional",
     "output_jvp",
     "KernelMachine",
     "kernel_machine",
@@ -372,6 +375,45 @@ def integrated_gradients(p: Params, d: Params, x: Tensor, t: Tensor, w: Tensor, 
     return tuple(g.movedim(0, 1) for g in grads)  # (T, S, ...) per parameter
 
 
+def integrated_directional(p: Params, d: Params, x: Tensor, t: Tensor, w: Tensor, sel: Tensor,
+                           u: Params, activation: str, loss: str) -> Tensor:
+    """``Σ_q w_q ⟨∇_w ŷ_k(x; p + t_q d), u⟩`` for each point and selected output: ``(T, S)``.
+
+    The same quadrature as ``⟨integrated_gradients(...), u⟩`` (one parameter direction ``u``
+    dotted into every node's gradient), computed by forward mode along ``u`` at every node: no
+    per-point parameter gradient is built, so its cost is about two forward passes per node
+    instead of a reverse pass over ``S`` outputs with per-point parameter copies. The summed
+    kernel machine (``u = Σ_{i,c} a_{i,s,c} ∇ŷ_c(x_i; w_s)``) needs nothing else.
+
+    Args:
+        p, d: step start ``w_s`` and step ``Δ_s``. x: ``(T, ...)``. t, w: nodes/weights
+        ``(T, Q)``. sel: output indices ``(T, S)``. u: the parameter direction (a tuple like
+        ``p``).
+
+    Returns:
+        float64 ``(T, S)``.
+    """
+    act, dact = ACTIVATIONS[activation], _DERIV[activation]
+    T = x.shape[0]
+    h = x.reshape(T, 1, -1).to(p[0].dtype)
+    dh: Tensor | None = None
+    tt = t.unsqueeze(2)
+    n = len(p) // 2
+    for l in range(n):
+        W, b, dW, db = p[2 * l], p[2 * l + 1], d[2 * l], d[2 * l + 1]
+        z = h @ W.T + tt * (h @ dW.T) + b + tt * db
+        dz = h @ u[2 * l].T + u[2 * l + 1]
+        if dh is not None:
+            dz = dz + dh @ W.T + tt * (dh @ dW.T)
+        if l < n - 1:
+            dh = dact(z) * dz
+            h = act(z)
+    if loss == "nll":
+        dz = dz - (dz * torch.softmax(z, dim=-1)).sum(-1, keepdim=True)
+    dz = dz.expand(T, t.shape[1], dz.shape[-1])
+    return (w.unsqueeze(2) * dz).sum(1).gather(1, sel)
+
+
 def output_jvp(p: Params, X: Tensor, V: Params, activation: str, loss: str) -> Tensor:
     """Forward-mode JVPs of the outputs ``ŷ(X; p)`` along ``n`` parameter tangents at once.
 
@@ -481,8 +523,11 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
         method: quadrature, see :func:`path_nodes`.
         per_point: compute each training point's kernel values (JVPs of the training outputs
             along each integrated test gradient) and sum them with the coefficients; ``False``
-            sums the coefficients first (one VJP per step; same value by linearity, no
-            per-point contributions).
+            sums the coefficients first (one VJP per step, ``u_s = Σ a ∇ŷ(x_i; w_s)``; same
+            value by linearity, no per-point contributions) and integrates the directional
+            derivative ``⟨∇ŷ_k(x; w_s(t)), u_s⟩`` by forward mode
+            (:func:`integrated_directional`); its adaptive test then compares the integrals
+            themselves, per test point over its outputs.
         n_gl, n_uniform: quadrature sizes.
         quad_tol, max_refine: the convergence test of the adaptive exact rule (see above).
         chunk: test points per reverse pass (default: as many as keep the integrated
@@ -531,9 +576,13 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
             sc = sel[i:i + chunk]
 
             def integral(rows: Tensor, split: int, nodes: int, p=p, p1=p1, d=d, xs=xs,
-                         sc=sc) -> Params:
+                         sc=sc, u=u) -> Params:
                 tq, wq = path_nodes(p, p1, xs[rows], method=method, activation=act,
                                     n_gl=nodes, n_uniform=n_uniform, split=split)
+                if u is not None:  # summed: only ⟨g, u⟩ is needed, by forward mode
+                    with torch.no_grad():
+                        return (integrated_directional(p, d, xs[rows], tq, wq, sc[rows], u, act,
+                                                       loss),)
                 g = integrated_gradients(p, d, xs[rows], tq, wq, sc[rows], act, loss)
                 return tuple(q.detach() for q in g)
 
@@ -552,8 +601,8 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
                     refinements = max(refinements, level)
                 unconverged += int((~ok).sum())
             n = xs.shape[0]
-            flat = tuple(q.reshape(n * S, *q.shape[2:]) for q in g)
             if per_point:
+                flat = tuple(q.reshape(n * S, *q.shape[2:]) for q in g)
                 vals = []
                 for j in range(0, n * S, tangent_chunk):
                     tan = tuple(q[j:j + tangent_chunk] for q in flat)
@@ -563,9 +612,7 @@ def kernel_machine(traj: Trajectory, x: Tensor, *, outputs: str | Tensor = "pred
                 contrib[i:i + n, :, idx] += per
                 total[i:i + n] += per.sum(2)
             else:
-                dots = sum((gq * uq.unsqueeze(0)).reshape(n * S, -1).sum(1)
-                           for gq, uq in zip(flat, u))
-                total[i:i + n] += dots.view(n, S)
+                total[i:i + n] += g[0]
     return KernelMachine(output=offset + total, network=network, offset=offset, sel=sel,
                          contributions=contrib, seconds=time.perf_counter() - t0, method=method,
                          refinements=refinements, unconverged=unconverged)

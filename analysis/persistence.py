@@ -675,7 +675,8 @@ def targeted_attack(model: nn.Module, x: Tensor, y: Tensor, targets: Tensor, att
     TorchAttacks' default ``steps=10``); ``fgsm``: ε; ``cw``: c = 1, κ = 0, 50 Adam steps of
     0.01, one value of c; ``lbfgs``: Szegedy's box-constrained L-BFGS (``lbfgs_bisection``
     bisection steps on c; ``lbfgs_double=False`` optimises in the model's float32, faster
-    for CNNs).
+    for CNNs), one L-BFGS-B run per sample with all samples' evaluations batched
+    (``lockstep``: the per-sample iterates, up to float round-off of the batched pass).
     """
     from analysis import attacks as A
 
@@ -698,7 +699,8 @@ def targeted_attack(model: nn.Module, x: Tensor, y: Tensor, targets: Tensor, att
         r = A.cw_l2(model, x, y, steps=50, binary_steps=1, c_init=1.0, lr=0.01, kappa=0.0,
                     target=t)
     elif attack == "lbfgs":
-        r = A.lbfgs(model, x, y, target=t, bisection_steps=lbfgs_bisection, double=lbfgs_double)
+        r = A.lbfgs(model, x, y, target=t, bisection_steps=lbfgs_bisection, double=lbfgs_double,
+                    batch_size=None, lockstep=True)
     else:
         raise ValueError(f"unknown attack {attack!r}; valid: {ATTACKS}")
     hit = labels_of(model, r.x_adv) == t

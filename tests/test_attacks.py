@@ -548,3 +548,72 @@ def test_lbfgs_batched_equals_one_sample_at_a_time_with_one_model_copy(monkeypat
         rel = (batched.norms_l2[2:] - single.norms_l2[2:]).abs() / single.norms_l2[2:]
         assert float(rel.max()) < 1e-3, float(rel.max())
         assert bool((batched.norms_l2[:2] == 0).all())
+
+
+class _RowCounter(torch.nn.Module):
+    """Wraps a model and counts the samples it is called on."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model, self.rows = model, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows += x.shape[0]
+        return self.model(x)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_compact_steps_fewer_samples_and_gives_the_same_first_success(mlp_problem, norm):
+    m, x, y = mlp_problem
+    eps = 0.15 if norm == "linf" else 0.6
+    runs = {}
+    for compact in (False, True):
+        counted = _RowCounter(m)
+        runs[compact] = (A.pgd(counted, x, y, eps, norm, steps=15, restarts=2, keep="first",
+                               compact=compact, seed=3), counted.rows)
+        b = A.bim(m, x, y, eps, steps=15, norm=norm, keep="first", compact=compact)
+        runs[compact, "bim"] = b
+    (full, rows_full), (comp, rows_comp) = runs[False], runs[True]
+    assert 0 < int(full.success.sum()) < int((A.predict(m, x) == y).sum())  # a mixed case
+    # L∞ steps take the gradient's sign, so they are exact; L2 steps may differ by the rounding
+    # of torch's reductions over the 4 logits, which depends on a row's place in the batch
+    tol = {"rtol": 0, "atol": 0} if norm == "linf" else {"rtol": 0, "atol": 1e-6}
+    torch.testing.assert_close(comp.x_adv, full.x_adv, **tol)
+    assert torch.equal(comp.success, full.success)
+    assert rows_comp < rows_full  # the samples that stopped were not stepped
+    torch.testing.assert_close(runs[True, "bim"].x_adv, runs[False, "bim"].x_adv, **tol)
+    with pytest.raises(ValueError, match="keep='first'"):
+        A.pgd(m, x, y, eps, norm, compact=True)
+
+
+def test_robust_outcomes_stop_at_success_gives_the_same_outcomes(mlp_problem):
+    m, x, y = mlp_problem
+    for norm, eps in (("linf", [0.05, 0.1, 0.2]), ("l2", [0.3, 0.6])):
+        for kw in ({"attack": "pgd", "loss": ("ce", "cw"), "restarts": 2}, {"attack": "bim"}):
+            ref = A.robust_outcomes(m, x, y, eps, norm, steps=12, seed=1, **kw)
+            fast = A.robust_outcomes(m, x, y, eps, norm, steps=12, seed=1,
+                                     stop_at_success=True, **kw)
+            np.testing.assert_array_equal(fast, ref)
+            assert ref[0].any() and not ref[-1].all()  # some points survive, some break
+
+
+def test_lbfgs_lockstep_follows_each_one_sample_run():
+    """``lockstep=True`` gives each sample its own L-BFGS-B run and batches only the model
+    evaluations: per-sample targets, c, success and points are those of the unbatched attack
+    (``batch_size=1``) up to the float64 round-off of a batched forward pass."""
+    m = _mlp(seed=5)
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(10, D, generator=g)
+    with torch.no_grad():
+        y = m(x).argmax(1)
+    tgt = (y + 1 + torch.arange(10) % 3) % 4
+    single = A.lbfgs(m, x, y, target=tgt, bisection_steps=3, batch_size=1)
+    lock = A.lbfgs(m, x, y, target=tgt, bisection_steps=3, batch_size=None, lockstep=True)
+    assert torch.equal(lock.success, single.success) and bool(single.success.any())
+    assert torch.equal(lock.info["target"], single.info["target"])
+    assert torch.equal(lock.info["c"].isnan(), single.info["c"].isnan())
+    ok = ~single.info["c"].isnan()
+    assert torch.allclose(lock.info["c"][ok], single.info["c"][ok], rtol=1e-12, atol=0)
+    assert float((lock.x_adv - single.x_adv).abs().max()) < 1e-9
+    joint = A.lbfgs(m, x, y, target=tgt, bisection_steps=3, batch_size=None)  # shared run
+    assert float((joint.x_adv - single.x_adv).abs().max()) > 1e-9  # the test can tell them apart

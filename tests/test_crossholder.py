@@ -423,3 +423,42 @@ def test_warm_state_restored_so_a_resumed_run_equals_an_uninterrupted_one(tmp_pa
     ref = [p.detach().clone() for p in full.model.state_dict().values()]
     assert all(torch.equal(a, b) for a, b in zip(run_resumed(True), ref))
     assert not all(torch.equal(a, b) for a, b in zip(run_resumed(False), ref))
+
+
+def test_a_partly_warm_batch_runs_the_cold_steps_only_on_its_cold_rows() -> None:
+    # issue 14: a batch where some examples have no stored direction (first visit, or their
+    # runner-up class changed) used to run T = iters steps for every row; now the warm rows run
+    # warm_iters steps and only the cold rows get the extra iters − warm_iters steps, on a graph
+    # of their own: same directions row by row as running each kind alone
+    model = _mlp(d=10, h=8, k=3, seed=4)
+    x, y = _data(n=6, d=10, k=3, seed=4)
+    reg = ch.CrossHolder(0.1, 0.5, iters=5, warm_start=True, warm_iters=1)
+    torch.manual_seed(0)
+    reg.terms(model, x[:4], y[:4], create_graph=False)  # rows 0-3 get a stored direction
+    stored, _ = reg._store.get(reg._store.keys(x[:4], ch.select_classes(model(x[:4]), y[:4], 1)),
+                               x[:4])
+    sizes = []
+    real = ch.autodiff.graph_hvp
+
+    def counting(g, xl, v, **k):
+        sizes.append(xl.shape[0])
+        return real(g, xl, v, **k)
+
+    ch.autodiff.graph_hvp = counting
+    try:
+        torch.manual_seed(1)
+        t = reg.terms(model, x, y, create_graph=False)
+    finally:
+        ch.autodiff.graph_hvp = real
+    # 4 cold steps on the 2 cold rows, then 1 power step + the penalty's product on all 6
+    assert sizes == [2] * 4 + [6] * 2
+    torch.manual_seed(1)
+    v0 = torch.randn(x.shape, dtype=x.dtype)  # the start vectors the call drew
+    js = ch.select_classes(model(x), y, 1)
+    cold = ch.cross_margin_terms(model, x[4:], y[4:], js[4:], lambda2=0.5, iters=5,
+                                 start=v0[4:], create_graph=False)
+    warm = ch.cross_margin_terms(model, x[:4], y[:4], js[:4], lambda2=0.5, iters=1,
+                                 start=stored, create_graph=False)
+    assert torch.allclose(t["hess_norm"][4:], cold["hess_norm"], rtol=1e-10)
+    assert torch.allclose(t["hess_norm"][:4], warm["hess_norm"], rtol=1e-10)
+    assert torch.allclose(t["v"], torch.cat([warm["v"], cold["v"]]), atol=1e-10)

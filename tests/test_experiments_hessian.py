@@ -372,3 +372,25 @@ def test_verdicts_judge_the_results_they_are_given() -> None:
     assert {c.section for c in out} <= labels, {c.section for c in out} - labels
     source = Path(xh.__file__).read_text()  # every anchor the module names is a notebook label
     assert set(re.findall(r'"(sec-05-[\w-]+)"', source)) <= labels
+
+
+def test_literal_step_is_timed_in_chunks_that_cover_its_batch(monkeypatch) -> None:
+    # issue 14: the literal Alg. 1 step at the document's width held ~4 GB at batch 128; it is
+    # timed as the sum of steps on chunks of LITERAL_CHUNK examples that together are the batch
+    torch.manual_seed(0)
+    x, y = 4 * torch.rand(5, 1, 28, 28) - 1, torch.randint(0, 10, (5,))
+    real, literal_sizes = xh.ch.time_steps, []
+
+    def recording(model, xb, yb, methods, *a, **k):
+        if "Alg. 1 literal" in methods:  # the expensive one: record its chunk, fake its time
+            literal_sizes.append(xb.shape[0])
+            return {"Alg. 1 literal": [1.5]}
+        return real(model, xb, yb, methods, *a, **k)
+
+    monkeypatch.setattr(xh, "LITERAL_CHUNK", 2)
+    monkeypatch.setattr(xh.ch, "time_steps", recording)
+    t = xh.step_times(SwishCNN(width=0.125, fc=8), x, y, lam=(0.02, 0.5), lam_cl=0.2,
+                      at_eps=1.0, at_steps=1, box=(-1.0, 3.0), iters=2, warm_iters=1,
+                      repeats=1, literal_batch=5, seed=0)
+    assert literal_sizes == [2, 2, 1] and t.literal_s == pytest.approx(3 * 1.5)
+    assert t.literal_batch == 5

@@ -315,3 +315,48 @@ def test_ground_truth_tables_split_off_the_run_dependent_columns():
     assert not set(E.GROUND_TRUTH_TIMING) & set(ratios[0])
     assert ratios[0]["net"] == "toy" and ratios[0]["Peck sound"] == pytest.approx(1 / 4)
     assert [r["bound"] for r in ranks][0] == "Peck published"
+
+
+def _ray_search_full_grid(model, x, n_dir=720, r_max=20.0, n_rad=100, bisection=30):
+    """The ray search over the whole grid, every flipping direction bisected (the reference)."""
+    import math
+
+    th = torch.linspace(0, 2 * math.pi, n_dir + 1, dtype=torch.float64)[:-1]
+    u = torch.stack([th.cos(), th.sin()], 1)
+    rad = torch.linspace(0, r_max, n_rad + 1, dtype=torch.float64)[1:]
+    res = torch.full((len(x),), math.inf, dtype=torch.float64)
+    with torch.no_grad():
+        for i, xi in enumerate(x):
+            c = model(xi[None]).argmax(1)
+            pts = xi + rad[None, :, None] * u[:, None, :]
+            flip = (model(pts.reshape(-1, 2)).argmax(1) != c).reshape(n_dir, n_rad)
+            has = flip.any(1)
+            if not bool(has.any()):
+                continue
+            j = flip.to(torch.int64).argmax(1)
+            hi = rad[j]
+            lo = torch.where(j > 0, rad[(j - 1).clamp_min(0)], torch.zeros_like(hi))
+            for _ in range(bisection):
+                mid = (lo + hi) / 2
+                ok = model(xi + mid[:, None] * u).argmax(1) != c
+                hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
+            res[i] = hi[has].min()
+    return res
+
+
+def test_ray_search_stops_at_the_first_flip_radius_with_the_same_minimum():
+    g = torch.Generator().manual_seed(5)
+    for p_range, x_range, n_rad in ((1.0, 1.0, 100), (100.0, 1.0, 100), (1.0, 10.0, 37)):
+        layers, out = E.random_mlp(2, (10, 10), 5, p_range, g)
+        net = E.mlp_module(layers, out, "tanh")
+        x = (torch.rand(6, 2, generator=g, dtype=torch.float64) * 2 - 1) * x_range
+        r_max = 20 * x_range * 2 ** 0.5
+        fast = E.ray_search_2d(net, x, r_max=r_max, n_rad=n_rad)
+        ref = _ray_search_full_grid(net, x, r_max=r_max, n_rad=n_rad)
+        assert torch.isfinite(ref).any()
+        torch.testing.assert_close(fast, ref, rtol=1e-12, atol=0.0)
+    # nothing flips within r_max: inf, as the full grid gives
+    flat = E.mlp_module([(torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.float64))],
+                        (torch.zeros(2, 3, dtype=torch.float64), torch.tensor([1.0, 0.0], dtype=torch.float64)),
+                        "tanh")
+    assert torch.isinf(E.ray_search_2d(flat, torch.zeros(2, 2, dtype=torch.float64))).all()

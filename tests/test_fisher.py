@@ -367,6 +367,45 @@ def test_radii_ordering_on_2d_toy():
     assert float(db.max()) < 1e-4
 
 
+def test_ray_search_stops_marching_a_point_once_a_ray_flips():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    x = torch.randn(12, 2, generator=torch.Generator().manual_seed(6)) * 0.7
+    step, r_max, n_rays, tol = 1e-2, 6.0, 60, 1e-6
+    seen = []
+
+    def counted(z):
+        seen.append(z.shape[0])
+        return model(z)
+
+    r_star, x_star = fb.exact_radius_rays(counted, x, n_rays=n_rays, step=step, r_max=r_max,
+                                          tol=tol, chunk=500)
+    # reference: every ray marched over the whole grid, then bisected, one ray at a time
+    ang = torch.linspace(0, 2 * math.pi, n_rays + 1, dtype=torch.float64)[:-1]
+    dirs = torch.stack([ang.cos(), ang.sin()], 1)
+    grid = torch.arange(1, int(math.ceil(r_max / step)) + 1, dtype=torch.float64) * step
+    with torch.no_grad():
+        y0 = model(x).argmax(1)
+        ref = torch.full((x.shape[0],), math.inf, dtype=torch.float64)
+        for i in range(x.shape[0]):
+            for d in dirs:
+                flips = (model(x[i] + grid[:, None] * d).argmax(1) != y0[i]).nonzero()
+                if flips.numel() == 0:
+                    continue
+                hi = float(grid[flips[0, 0]])
+                lo = max(hi - step, 0.0)
+                while hi - lo > tol:
+                    mid = 0.5 * (lo + hi)
+                    same = int(model((x[i] + mid * d)[None]).argmax(1)) == int(y0[i])
+                    lo, hi = (mid, hi) if same else (lo, mid)
+                ref[i] = min(float(ref[i]), hi)
+    assert bool(torch.isfinite(ref).all())
+    torch.testing.assert_close(r_star, ref, rtol=0, atol=2 * tol)
+    torch.testing.assert_close((x_star - x).norm(dim=1), r_star, rtol=0, atol=1e-12)
+    # the march evaluated fewer grid points than every ray over the whole grid
+    assert sum(seen) < x.shape[0] * n_rays * len(grid)
+
+
 def test_radius_validation():
     model = _mlp(n_in=3, k=2)
     with pytest.raises(ValueError):

@@ -449,9 +449,10 @@ def test_estimate_seconds_scales_the_last_plain_run_by_the_cost_drivers(tmp_path
                    "2026-01-03T00:00:00+00:00\t00_toolkit\t10.0\t{'profile': 'full'}\t900\n")
     secs, how = run.estimate_seconds("03_peck_bounds", {"profile": "full"}, log)
     assert secs == pytest.approx(600.0) and "full run of 2026-01-01" in how
-    # the paper profile: 60 000 / 4 000 images × 11 / 10 epochs × 3 / 3 seeds
+    # the paper profile: 60 000 / 4 000 images × 11 / 6 epochs × 3 / 3 seeds (the full sizes of
+    # analysis/profiles/03_peck_bounds.py: update these numbers with them)
     secs, _ = run.estimate_seconds("03_peck_bounds", {"profile": "paper"}, log)
-    assert secs == pytest.approx(600.0 * 15 * 1.1)
+    assert secs == pytest.approx(600.0 * 15 * 11 / 6)
     secs, _ = run.estimate_seconds("03_peck_bounds", {"profile": "full", "n_seeds": 1}, log)
     assert secs == pytest.approx(200.0)
     assert run.estimate_seconds("01_warwick_rnn", {"profile": "full"}, log) is None  # no base

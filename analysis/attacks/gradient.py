@@ -69,12 +69,15 @@ def _objective(logits: Tensor, y: Tensor, target: Tensor | None, kind: str) -> T
 def _pgd_core(model: Any, x: Tensor, y: Tensor, *, eps: Tensor, step_size: Tensor, norm: str,
               steps: int, restarts: int, random_start: bool, loss: str, box: Box,
               gen: torch.Generator | None, keep: str = "best", momentum: float | None = None,
-              target: Tensor | None = None, rand_step: Tensor | None = None) -> Tensor:
+              target: Tensor | None = None, rand_step: Tensor | None = None,
+              compact: bool = False) -> Tensor:
     """Iterated gradient ascent inside the ``eps`` ball (per-sample eps) with optional momentum
     (MI-FGSM), a random-sign first step (R+FGSM) and three ways to pick the output:
     ``keep="best"`` (goal reached first, then largest margin, over iterates and restarts),
     ``"last"`` (the final iterate) or ``"first"`` (the first iterate that reaches the goal; a
-    sample stops moving once it does)."""
+    sample stops moving once it does). ``compact=True`` (``keep="first"`` only) steps only the
+    samples that have not reached the goal (see :func:`_live_rows`): the same iterates for
+    them, and no gradient spent on the samples that stopped."""
     n = x.shape[0]
     best = x.clone()
     best_succ = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -107,26 +110,36 @@ def _pgd_core(model: Any, x: Tensor, y: Tensor, *, eps: Tensor, step_size: Tenso
         delta = _clip(xs + delta, box) - xs
         mom = torch.zeros_like(xs)
         for _ in range(steps):
-            xa = (xs + delta).requires_grad_(True)
+            if compact and bool(best_succ[rows].all()):
+                break
+            live = _live_rows(best_succ[rows]) if compact else None
+            xl, dl, yl, el, sl, rl, tl, ml = (
+                (xs, delta, ys, es, ss, rows, ts, mom) if live is None else
+                (xs[live], delta[live], ys[live], es[live], ss[live], rows[live],
+                 None if ts is None else ts[live], mom[live]))
+            xa = (xl + dl).requires_grad_(True)
             logits = model(xa)
             if keep != "last":
-                consider(rows, xa, logits)
+                consider(rl, xa, logits)
                 if keep == "first" and bool(best_succ[rows].all()):
                     break
-            (g,) = torch.autograd.grad(_objective(logits, ys, ts, loss).sum(), xa)
+            (g,) = torch.autograd.grad(_objective(logits, yl, tl, loss).sum(), xa)
             if momentum is not None:
                 g = g / _bview(_flat(g).abs().mean(dim=1).clamp_min(1e-30), g)
-                mom = momentum * mom + g
-                g = mom
+                ml = momentum * ml + g
+                g = ml
             if norm == "linf":
-                new = delta + _bview(ss, g) * g.sign()
+                new = dl + _bview(sl, g) * g.sign()
             else:
-                new = delta + _bview(ss, g) * g / _bview(_l2(g).clamp_min(1e-30), g)
-            new = _project(new.detach(), es, norm)
-            new = _clip(xs + new, box) - xs
+                new = dl + _bview(sl, g) * g / _bview(_l2(g).clamp_min(1e-30), g)
+            new = _project(new.detach(), el, norm)
+            new = _clip(xl + new, box) - xl
             if keep == "first":  # samples that reached the goal stay where they first did
-                new = torch.where(_bview(best_succ[rows], new), delta, new)
-            delta = new
+                new = torch.where(_bview(best_succ[rl], new), dl, new)
+            if live is None:
+                delta, mom = new, ml
+            else:
+                delta[live], mom[live] = new, ml
         xa = xs + delta
         if keep == "last":
             best[rows] = xa
@@ -136,6 +149,31 @@ def _pgd_core(model: Any, x: Tensor, y: Tensor, *, eps: Tensor, step_size: Tenso
             with torch.no_grad():
                 consider(rows, xa, model(xa))
     return best
+
+
+#: :func:`_live_rows` never steps fewer samples than this (or all of them when there are fewer):
+#: torch's CPU matrix products over 1-3 rows take another kernel, with other rounding. Above it a
+#: row's logits do not depend on the other rows (measured here); reductions over a few logits
+#: can still round differently with a row's place in the batch, so an L2 step may move by an
+#: ulp (an L∞ step takes the gradient's sign). The outcomes matched in the tests and the
+#: chapter runs that use it (``tests/test_attacks.py``).
+COMPACT_MIN_ROWS = 8
+
+
+def _check_compact(compact: bool, keep: str) -> None:
+    if compact and keep != "first":
+        raise ValueError(f"compact=True needs keep='first' (a stopped sample must not move), "
+                         f"got keep={keep!r}")
+
+
+def _live_rows(done: Tensor) -> Tensor:
+    """Positions to step next under ``compact=True``: every sample not yet done, topped up with
+    done ones (which do not move under ``keep="first"``) to ``COMPACT_MIN_ROWS``."""
+    need = min(done.numel(), COMPACT_MIN_ROWS)
+    live = (~done).nonzero().squeeze(1)
+    if live.numel() < need:
+        live = torch.cat([live, done.nonzero().squeeze(1)[: need - live.numel()]]).sort().values
+    return live
 
 
 def _attack_args(y: Tensor, eps: float | Tensor, step_size: float | Tensor, target: Any, *,
@@ -194,31 +232,34 @@ def fgsm(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, norm: str = "lin
 def bim(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, steps: int = 10,
         step_size: float | Tensor | None = None, *, norm: str = "linf", loss: str = "ce",
         keep: str = "best", target: int | Tensor | None = None, attack_all: bool = False,
-        box: Box = (0.0, 1.0), batch_size: int | None = None) -> AttackResult:
+        box: Box = (0.0, 1.0), batch_size: int | None = None,
+        compact: bool = False) -> AttackResult:
     """Basic iterative method / I-FGSM / IGSM (Kurakin et al. 2017): ``steps`` FGSM steps of
     size ``step_size`` (default ``eps/steps``), each followed by projection onto the ``eps`` ball
     and the box; no random start.
 
     Args: as :func:`pgd`; ``keep="last"`` is Kurakin's (and torchattacks') output, ``"first"``
         stops each sample at its first success (examples near the boundary), ``"best"``
-        (default) keeps the best iterate.
+        (default) keeps the best iterate; ``compact`` as :func:`pgd`.
 
     Returns:
         :class:`AttackResult`.
     """
+    _check_compact(compact, keep)
     norm, ps = _attack_args(y, eps, _default_step(eps, step_size, steps), target, norm=norm,
                             keep=keep)
     return _run(_pgd_core, model, x, y, name=f"bim_{norm}(eps={_fmt(eps)}{_target_tag(target)})",
                 box=box, attack_all=attack_all,
                 batch_size=batch_size, per_sample=ps, norm=norm, steps=steps,
-                restarts=1, random_start=False, loss=loss, keep=keep)
+                restarts=1, random_start=False, loss=loss, keep=keep, compact=compact)
 
 
 def pgd(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, norm: str = "linf",
         steps: int = 40, step_size: float | Tensor | None = None, restarts: int = 1,
         random_start: bool = True, loss: str = "ce", seed: int = 0, *, keep: str = "best",
         target: int | Tensor | None = None, attack_all: bool = False,
-        box: Box = (0.0, 1.0), batch_size: int | None = None) -> AttackResult:
+        box: Box = (0.0, 1.0), batch_size: int | None = None,
+        compact: bool = False) -> AttackResult:
     """Projected gradient descent (Madry et al. 2018) in the Linf or L2 ball.
 
     Each step ascends the loss (sign of the gradient for Linf, normalised gradient for L2),
@@ -245,16 +286,20 @@ def pgd(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, norm: str = "linf
         attack_all: also perturb samples that are misclassified already (e.g. for adversarial
             training); by default they are returned unchanged (``success=True``, distance 0).
         box: input bounds or ``None``. batch_size: chunk size.
+        compact: with ``keep="first"``, step only the samples that have not reached the goal
+            yet: the same result, without the gradients of the samples that stopped.
 
     Returns:
         :class:`AttackResult`.
     """
+    _check_compact(compact, keep)
     norm, ps = _attack_args(y, eps, _default_step(eps, step_size, max(1, steps), 2.5), target,
                             norm=norm, keep=keep)
     return _run(_pgd_core, model, x, y, name=f"pgd_{norm}(eps={_fmt(eps)}{_target_tag(target)})",
                 box=box, attack_all=attack_all,
                 batch_size=batch_size, per_sample=ps, seed=seed, norm=norm,
-                steps=steps, restarts=restarts, random_start=random_start, loss=loss, keep=keep)
+                steps=steps, restarts=restarts, random_start=random_start, loss=loss, keep=keep,
+                compact=compact)
 
 
 def mifgsm(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, steps: int = 10,
@@ -306,7 +351,8 @@ def robust_outcomes(model: Any, x: Tensor, y: Tensor, eps_list: Sequence[float],
                     restarts: int = 1, step_size: float | None = None,
                     loss: str | Sequence[str] = "ce",
                     seed: int = 0, monotone: bool = True, box: Box = (0.0, 1.0),
-                    batch_size: int | None = None) -> np.ndarray:
+                    batch_size: int | None = None, stop_at_success: bool = False
+                    ) -> np.ndarray:
     """Per-point outcome under attack for each radius: which points stay correct and unbroken.
 
     The per-point form of :func:`robust_accuracy` (its mean over points), for paired
@@ -328,6 +374,10 @@ def robust_outcomes(model: Any, x: Tensor, y: Tensor, eps_list: Sequence[float],
             (a sample is broken when any of the losses breaks it).
         monotone: see above.
         box: input bounds or ``None``. batch_size: chunk size.
+        stop_at_success: ``"pgd"``/``"bim"`` stop each sample at its first success
+            (``keep="first"``, ``compact=True``) instead of keeping the best iterate: the same
+            outcomes (a sample counts as broken when any iterate breaks it, either way), at the
+            cost of the steps each sample needs until it breaks.
 
     Returns:
         Boolean array of shape ``(len(eps_list), n)``: ``True`` where the point is correctly
@@ -361,13 +411,14 @@ def robust_outcomes(model: Any, x: Tensor, y: Tensor, eps_list: Sequence[float],
                 if rows.numel() == 0:
                     break
                 xs, ys = x[rows], y[rows]
+                stop = {"keep": "first", "compact": True} if stop_at_success else {}
                 if attack == "pgd":
                     r = pgd(model, xs, ys, e, norm, steps=steps, step_size=step_size,
                             restarts=restarts, loss=lo_, seed=seed, box=box,
-                            batch_size=batch_size)
+                            batch_size=batch_size, **stop)
                 elif attack == "bim":
                     r = bim(model, xs, ys, e, steps=steps, step_size=step_size, norm=norm,
-                            loss=lo_, box=box, batch_size=batch_size)
+                            loss=lo_, box=box, batch_size=batch_size, **stop)
                 else:
                     r = fgsm(model, xs, ys, e, norm, loss=lo_, box=box, batch_size=batch_size)
                 alive[rows] = ~r.success

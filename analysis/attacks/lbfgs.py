@@ -82,6 +82,83 @@ def _solve_batch(m: Any, xs: Tensor, target: Tensor, c: Tensor, box: Box,
     return xa, reached, _l2(xa - xs).double()
 
 
+def _solve_lockstep(m: Any, xs: Tensor, target: Tensor, c: Tensor, box: Box,
+                    maxiter: int) -> tuple[Tensor, Tensor, Tensor]:
+    """One independent L-BFGS-B run per sample, all advanced together (``lockstep=True``).
+
+    Each sample gets its own SciPy L-BFGS-B state (the reverse-communication routine that
+    :func:`scipy.optimize.minimize` drives, with its defaults: 10 corrections, ``pgtol`` 1e-5,
+    20 line-search steps, ``ftol`` = SciPy's default, ``maxiter``), so each follows exactly the
+    iterates of its own one-sample run (:func:`_solve_batch` on one sample); only the
+    evaluations are shared: every round, the objective and gradient of all samples that ask for
+    one are computed in one batched forward and backward pass.
+
+    Args and returns: as :func:`_solve_batch`.
+    """
+    from scipy.optimize import _lbfgsb
+
+    dt, shape, b = xs.dtype, xs.shape, xs.shape[0]
+    cw = c.to(dtype=dt, device=xs.device)
+    n = xs[0].numel()
+    lo = np.full((b, n), -np.inf)
+    hi = np.full((b, n), np.inf)
+    nbd = np.zeros((b, n), np.int32)
+    if box is not None:
+        blo, bhi = _box_tensors(box, xs)
+        lo = _flat(blo.expand_as(xs) - xs).cpu().numpy().astype(np.float64)
+        hi = _flat(bhi.expand_as(xs) - xs).cpu().numpy().astype(np.float64)
+        nbd[:] = 2  # both bounds finite (SciPy: 0 none, 1 lower, 2 both, 3 upper)
+        nbd[np.isinf(lo) & np.isinf(hi)] = 0
+        nbd[~np.isinf(lo) & np.isinf(hi)] = 1
+        nbd[np.isinf(lo) & ~np.isinf(hi)] = 3
+    mc, factr, pgtol, maxls = 10, _SCIPY_FTOL / np.finfo(float).eps, 1e-5, 20
+    st = [{"x": np.zeros(n), "f": np.array(0.0), "g": np.zeros(n),
+           "wa": np.zeros(2 * mc * n + 5 * n + 11 * mc * mc + 8 * mc),
+           "iwa": np.zeros(3 * n, np.int32), "task": np.zeros(2, np.int32),
+           "ln_task": np.zeros(2, np.int32), "lsave": np.zeros(4, np.int32),
+           "isave": np.zeros(44, np.int32), "dsave": np.zeros(29), "nit": 0}
+          for _ in range(b)]
+    lo_b = np.where(np.isinf(lo), 0.0, lo)
+    hi_b = np.where(np.isinf(hi), 0.0, hi)
+    x0 = np.clip(np.zeros((b, n)), lo, hi)
+    for i in range(b):
+        st[i]["x"][:] = x0[i]
+
+    def evaluate(rows: list[int]) -> None:
+        r = torch.from_numpy(np.stack([st[i]["x"] for i in rows])).to(dtype=dt, device=xs.device)
+        r = r.reshape(len(rows), *shape[1:]).requires_grad_(True)
+        ix = torch.tensor(rows, device=xs.device)
+        per = cw[ix] * _flat(r).pow(2).sum(dim=1) + F.cross_entropy(m(xs[ix] + r), target[ix],
+                                                                     reduction="none")
+        (g,) = torch.autograd.grad(per.sum(), r)
+        fs, gs = per.detach().double().cpu().numpy(), _flat(g).double().cpu().numpy()
+        for k, i in enumerate(rows):
+            st[i]["f"], st[i]["g"] = np.array(fs[k]), gs[k].copy()
+
+    live = list(range(b))
+    while live:
+        want = []
+        for i in live:
+            s = st[i]
+            _lbfgsb.setulb(mc, s["x"], lo_b[i], hi_b[i], nbd[i], s["f"], s["g"], factr, pgtol,
+                           s["wa"], s["iwa"], s["task"], s["lsave"], s["isave"], s["dsave"],
+                           maxls, s["ln_task"])
+            if s["task"][0] == 3:  # wants f and g at x
+                want.append(i)
+            elif s["task"][0] == 1:  # a new iterate
+                s["nit"] += 1
+                if s["nit"] >= maxiter:
+                    s["task"][0], s["task"][1] = 5, 504
+        if want:
+            evaluate(want)
+        live = [i for i in live if st[i]["task"][0] in (1, 3)]
+    r = torch.from_numpy(np.stack([s["x"] for s in st])).to(dtype=dt, device=xs.device)
+    xa = _clip(xs + r.reshape(shape), box)
+    with torch.no_grad():
+        reached = m(xa).argmax(dim=1) == target
+    return xa, reached, _l2(xa - xs).double()
+
+
 def _candidates(z0: Tensor, y: Tensor, target: Any) -> Tensor:
     """Target classes to try, ``(n, J)`` (``-1`` = none): the runner-up, every class ``≠ y``
     by decreasing logit (``"all"``), or the given int / per-sample targets."""
@@ -99,14 +176,16 @@ def _candidates(z0: Tensor, y: Tensor, target: Any) -> Tensor:
 
 def _lbfgs_core(model: Any, x: Tensor, y: Tensor, *, target: Any, c_init: float,
                 bisection_steps: int, expand_steps: int, maxiter: int, double: bool, box: Box,
-                gen: Any, solver: Any = None) -> tuple[Tensor, dict[str, Tensor]]:
+                gen: Any, solver: Any = None, lockstep: bool = False
+                ) -> tuple[Tensor, dict[str, Tensor]]:
     """The c-search of :func:`lbfgs` in lock-step over the batch.
 
     Per sample and target, the sequence of ``c`` is that of a one-sample search: ``c_init``;
     then ×10 while the target is reached (at most ``expand_steps`` times), or ÷10 until it is;
     then ``bisection_steps`` geometric bisections between the largest ``c`` that reached the
     target and the smallest that did not. Each round solves every sample that still needs a
-    ``c`` in one joint L-BFGS-B run (:func:`_solve_batch`).
+    ``c`` in one joint L-BFGS-B run (:func:`_solve_batch`), or with ``lockstep`` in one
+    independent run per sample advanced together (:func:`_solve_lockstep`).
     """
     m, dt = solver if solver is not None else _solver_model(model, double, x.dtype)
     n = x.shape[0]
@@ -141,7 +220,8 @@ def _lbfgs_core(model: Any, x: Tensor, y: Tensor, *, target: Any, c_init: float,
             rows = (phase < 4).nonzero().squeeze(1)
             if rows.numel() == 0:
                 break
-            xa, ok, nr = _solve_batch(m, xd[rows], tj[rows], c[rows], box, maxiter)
+            solve = _solve_lockstep if lockstep else _solve_batch
+            xa, ok, nr = solve(m, xd[rows], tj[rows], c[rows], box, maxiter)
             better = ok & (nr < best_n[rows])
             br = rows[better]
             out[br] = xa[better].to(x.dtype)
@@ -170,7 +250,7 @@ def _lbfgs_core(model: Any, x: Tensor, y: Tensor, *, target: Any, c_init: float,
 def lbfgs(model: Any, x: Tensor, y: Tensor, target: int | Tensor | str | None = None, *,
           c_init: float = 1.0, bisection_steps: int = 8, expand_steps: int = 6,
           maxiter: int = 200, double: bool = True, box: Box = (0.0, 1.0),
-          batch_size: int | None = 1) -> AttackResult:
+          batch_size: int | None = 1, lockstep: bool = False) -> AttackResult:
     """Szegedy et al. (2014) box-constrained L-BFGS attack, batched.
 
     For a target label ``l`` minimise ``c·||r||₂² + CE(model(x + r), l)`` subject to
@@ -204,6 +284,9 @@ def lbfgs(model: Any, x: Tensor, y: Tensor, target: int | Tensor | str | None = 
         box: input bounds or ``None``.
         batch_size: samples per joint solve (default ``1``: one sample at a time; ``None`` =
             all at once).
+        lockstep: give every sample of a chunk its own L-BFGS-B run (the iterates of the
+            one-sample attack) and share only the model evaluations, one batched forward and
+            backward pass per round (:func:`_solve_lockstep`); use with ``batch_size=None``.
 
     Returns:
         :class:`AttackResult`; ``info["target"]`` is the target reached (−1 = none),
@@ -221,4 +304,5 @@ def lbfgs(model: Any, x: Tensor, y: Tensor, target: int | Tensor | str | None = 
     kw = {} if per_sample else {"target": target}
     return _run(_lbfgs_core, model, x, y, name="lbfgs", box=box, batch_size=batch_size,
                 per_sample=per_sample, c_init=c_init, bisection_steps=bisection_steps,
-                expand_steps=expand_steps, maxiter=maxiter, double=double, solver=solver, **kw)
+                expand_steps=expand_steps, maxiter=maxiter, double=double, solver=solver,
+                lockstep=lockstep, **kw)

@@ -467,6 +467,12 @@ def exact_radius_rays(model: Callable[[Tensor], Tensor], x: Tensor, *, n_rays: i
     where no ray leaves the class within ``r_max``). A boundary crossed twice within one step
     can be missed, so ``r*`` is an upper bound up to the step size.
 
+    The march goes outward a block of radii at a time, and a point stops marching after the
+    first block in which one of its rays leaves the class: a ray whose first grid flip lies
+    beyond that block bisects to a radius above the block's radii, while a ray that flipped in
+    it ends at or below its flip, so it could not give the minimum (the same ``r*`` and
+    ``x*`` as marching every ray to ``r_max``).
+
     Returns:
         ``(r_star (B,), x_star (B, 2))``, float64 radii and the boundary point found.
     """
@@ -488,17 +494,15 @@ def exact_radius_rays(model: Callable[[Tensor], Tensor], x: Tensor, *, n_rays: i
     first = torch.full((b, n_rays), math.inf, dtype=dt)
     block = max(1, chunk * 8 // max(1, b * n_rays))  # radii per block
     for s0 in range(0, n_t, block):
-        open_ = torch.isinf(first)
-        if not bool(open_.any()):
+        marching = torch.isinf(first).all(1).nonzero().squeeze(1)  # no ray has flipped yet
+        if marching.numel() == 0:
             break
         ts = torch.arange(s0 + 1, min(n_t, s0 + block) + 1, dtype=dt) * step  # (T,)
-        pts = xd[:, None, None, :] + ts[None, None, :, None] * dirs[None, :, None, :]
-        lab = pred(pts.reshape(-1, 2)).reshape(b, n_rays, len(ts))
-        hit = lab != y0[:, None, None]
-        any_hit = hit.any(2)
+        pts = xd[marching, None, None, :] + ts[None, None, :, None] * dirs[None, :, None, :]
+        lab = pred(pts.reshape(-1, 2)).reshape(len(marching), n_rays, len(ts))
+        hit = lab != y0[marching, None, None]
         idx = hit.double().argmax(2)  # first True
-        tfirst = ts[idx]
-        first = torch.where(open_ & any_hit, tfirst, first)
+        first[marching] = torch.where(hit.any(2), ts[idx], math.inf)
     lo = (first - step).clamp_min(0)
     hi = first.clone()
     fin = torch.isfinite(first)

@@ -504,7 +504,9 @@ def evaluate(cfg, model: torch.nn.Module, mnist: data.Dataset, full: bool = True
 
     def compute() -> dict[str, Any]:
         m = model.eval()
-        pgd = {"steps": cfg.pgd_steps, "step_size": ATTACK["step_size"], "seed": cfg.seed}
+        # each point stops at its first success: the same outcomes as the best iterate
+        pgd = {"steps": cfg.pgd_steps, "step_size": ATTACK["step_size"], "seed": cfg.seed,
+               "stop_at_success": True}
         linf = attacks.robust_outcomes(m, xa, ya, cfg.eps_linf, "linf", **pgd)
         out = {"correct": (attacks.predict(m, xa) == ya).cpu(),
                "test_correct": (attacks.predict(m, mnist.x_test.to(dev))
@@ -520,7 +522,7 @@ def evaluate(cfg, model: torch.nn.Module, mnist: data.Dataset, full: bool = True
         cw = attacks.robust_outcomes(m, xa, ya, cfg.eps_linf, "linf", loss="cw",
                                      **{**pgd, "seed": cfg.seed + 1})
         l2 = attacks.robust_outcomes(m, xa, ya, cfg.eps_l2, "l2", steps=cfg.l2_steps,
-                                     seed=cfg.seed)
+                                     seed=cfg.seed, stop_at_success=True)
         xm, ym = xa[: cfg.n_minnorm], ya[: cfg.n_minnorm]
         mn = attacks.min_norm(m, xm, ym, attacks=tuple(cfg.minnorm_attacks), seed=cfg.seed,
                               cw_kw=ATTACK["cw_kw"])

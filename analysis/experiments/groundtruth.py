@@ -47,7 +47,8 @@ NETS: dict[str, dict[str, Any]] = {
 ATTACKS = ("deepfool", "cw", "pgd_l2")
 SIZES = {  # points per network and SCIP seconds per target class, by profile
     "smoke": {"nets": ("toy2d", "iris"), "points": 3, "time_limit": 5.0},
-    # mnist7 (49 inputs, 20 ReLUs): SCIP needs about 110 s per point here, so 3 points at full
+    # mnist7 (49 inputs, 20 ReLUs): SCIP needed about 110 s per point before the pruned programs
+    # of analysis.verify.exact_distance (issue 14), about 25-45 CPU s now; still 3 points at full
     "full": {"nets": ("toy2d", "iris", "wine", "mnist7"), "points": 10, "time_limit": 20.0,
              "cap": {"mnist7": 3}},
     "paper": {"nets": ("toy2d", "iris", "wine", "mnist7"), "points": 50, "time_limit": 60.0},
@@ -161,7 +162,8 @@ def study(profile: str = "smoke", seed: int = 0, nets: Sequence[str] | None = No
     :data:`SIZES`, with per-network caps on the points; arguments override them).
 
     Cost on the 2-CPU reference machine, one thread: smoke (toy2d, iris; 3 points) under 15 s;
-    full (10 points; mnist7 3 points) about 7 min, nearly all of it mnist7's programs."""
+    full (10 points; mnist7 3 points) about 2 to 2.5 CPU min (6 min before the pruned exact
+    programs), most of it mnist7's programs."""
     size = SIZES[profile]
     names = tuple(nets or size["nets"])
     n = int(n_points or size["points"])

@@ -129,7 +129,7 @@ def random_mlp(d: int, widths: Sequence[int], classes: int, p_range: float, g: t
 
 @torch.no_grad()
 def ray_search_2d(model: nn.Module, x: Tensor, n_dir: int = 720, r_max: float = 20.0,
-                  n_rad: int = 100, bisection: int = 30) -> Tensor:
+                  n_rad: int = 100, bisection: int = 30, chunk: int = 8) -> Tensor:
     """Brute-force search of the minimal adversarial distance in 2-D: ``n_dir`` directions, a
     radial grid of ``n_rad`` points up to ``r_max``, then bisection on the first grid flip of
     each direction.
@@ -138,6 +138,12 @@ def ray_search_2d(model: nn.Module, x: Tensor, n_dir: int = 720, r_max: float = 
     where no direction flips within ``r_max``), not the exact distance: the minimum may lie
     between two directions, and a region thinner than the radial step ``r_max/n_rad`` that a
     ray crosses before its first grid flip is missed. ``x`` is ``(B, 2)``.
+
+    The grid is walked outward ``chunk`` radii at a time and stops at the first radius ``r_j``
+    where any direction flips; only the directions that flip there are bisected. That is the
+    same minimum as bisecting every direction: a direction whose first flip is at a larger
+    grid radius bisects to a point beyond ``r_j``, while the ones flipping at ``r_j`` end at or
+    below it.
     """
     x = torch.as_tensor(x).to(DT)
     if x.ndim != 2 or x.shape[1] != 2:
@@ -148,19 +154,23 @@ def ray_search_2d(model: nn.Module, x: Tensor, n_dir: int = 720, r_max: float = 
     res = torch.full((len(x),), math.inf, dtype=DT)
     for i, xi in enumerate(x):
         c = model(xi[None]).argmax(1)
-        pts = xi + rad[None, :, None] * u[:, None, :]
-        flip = (model(pts.reshape(-1, 2)).argmax(1) != c).reshape(n_dir, n_rad)
-        has = flip.any(1)
-        if not bool(has.any()):
+        for start in range(0, n_rad, chunk):
+            r = rad[start:start + chunk]
+            pts = xi + r[None, :, None] * u[:, None, :]
+            flip = (model(pts.reshape(-1, 2)).argmax(1) != c).reshape(n_dir, len(r))
+            if bool(flip.any()):
+                break
+        else:
             continue
-        j = flip.to(torch.int64).argmax(1)
-        hi = rad[j]
-        lo = torch.where(j > 0, rad[(j - 1).clamp_min(0)], torch.zeros_like(hi))
+        j = start + int(torch.nonzero(flip.any(0))[0])  # the first grid radius with a flip
+        dirs = u[flip[:, j - start]]
+        hi = rad[j].expand(len(dirs))
+        lo = (rad[j - 1] if j > 0 else torch.zeros((), dtype=DT)).expand(len(dirs))
         for _ in range(bisection):
             mid = (lo + hi) / 2
-            ok = model(xi + mid[:, None] * u).argmax(1) != c
+            ok = model(xi + mid[:, None] * dirs).argmax(1) != c
             hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
-        res[i] = hi[has].min()
+        res[i] = hi.min()
     return res
 
 

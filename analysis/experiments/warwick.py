@@ -420,8 +420,10 @@ def pgd_outcomes(trained: TrainedRNNs, x: torch.Tensor, y: torch.Tensor, *, eps_
     eps = [0.0] + [e / 255 for e in eps_255]
 
     def compute() -> PGDOutcomes:
+        # each point stops at its first success (the same outcomes as the best iterate)
         robust = {k: np.stack([attacks.robust_outcomes(row[k], x, y, eps, "linf", attack="pgd",
-                                                       steps=steps, step_size=2 / 255, seed=seed)
+                                                       steps=steps, step_size=2 / 255, seed=seed,
+                                                       stop_at_success=True)
                                for row in trained.nets]) for k in MODELS}
         e = np.asarray(eps_255, float)
         if len(e) > 1:

@@ -251,8 +251,9 @@ class CrossHolder:
         step: ``o`` of Alg. 1.
         warm_start: keep each training example's direction across epochs (power only): an
             example seen before starts from its stored direction and runs ``warm_iters`` power
-            steps instead of ``iters``; the product ``H v̂`` of the penalty is one more power
-            step, stored for the next visit. Same objective (Danskin with a stop-gradient
+            steps instead of ``iters`` (row by row: in a batch with both kinds, the rows without
+            a stored direction take their extra steps on a graph of their own); the product
+            ``H v̂`` of the penalty is one more power step, stored for the next visit. Same objective (Danskin with a stop-gradient
             ``v̂``), fewer Hessian-vector products. Use one instance per training run (the
             directions belong to it; :meth:`state_dict` goes into the training checkpoint).
         warm_iters: power steps of a warm-started example.
@@ -315,10 +316,35 @@ class CrossHolder:
         start, have = self._store.get(keys, graph[0])
         v0 = torch.randn(graph[0].shape, dtype=graph[0].dtype).to(graph[0].device)
         start = torch.where(have.reshape(-1, *([1] * (start.dim() - 1))), start, v0)
-        iters = self.warm_iters if bool(have.all()) else self.iters
+        iters = self.iters if not bool(have.any()) else self.warm_iters
+        if bool(have.any()) and not bool(have.all()):
+            start = self._first_steps(model, x, y, js, start, ~have)
         t = cross_margin_terms(model, x, y, js, iters=iters, start=start, **kw)
         self._store.put(keys, t["hv"] / _norm(t["hv"]).reshape(-1, *([1] * (start.dim() - 1))))
         return t
+
+    def _first_steps(self, model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, js: Tensor,
+                     start: Tensor, cold: Tensor) -> Tensor:
+        """``start`` with the first ``iters − warm_iters`` power steps of the ``cold`` rows done.
+
+        The rows of a batch that have no stored direction yet (a first visit, or a runner-up
+        class that changed since the last visit) need ``iters`` steps in all, the others
+        ``warm_iters``. A row's power iteration does not depend on the other rows, so the cold
+        rows take their first steps on a margin graph of their own (its cost grows with their
+        number, not with the batch) and the batch then runs ``warm_iters`` steps for every row.
+        """
+        extra = self.iters - self.warm_iters
+        if extra <= 0:
+            return start
+        s = js.shape[1]
+        rows = cold.nonzero().squeeze(1)
+        sub_x, _, sub_g = margin_graph(model, x[rows // s], y[rows // s],
+                                       js.reshape(-1)[rows][:, None])
+        v = autodiff.top_direction(lambda u: autodiff.graph_hvp(sub_g, sub_x, u),
+                                   start[rows], extra, "power", self.step, self.tol)
+        out = start.clone()
+        out[rows] = v.to(out.dtype)
+        return out
 
     def __call__(self, model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor,
                  logits: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:

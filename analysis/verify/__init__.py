@@ -42,7 +42,8 @@ Exact distances: :func:`exact_distance` solves ``min ‖x − x₀‖`` s.t. ``f
 target class ``j`` (one program per class) over a ReLU / max-pool network, with binary variables
 for the unstable ReLUs and max-pool arguments (big-M constants from CROWN bounds over the box
 ``[x₀ − U, x₀ + U] ∩ box``, where ``U`` is the distance of a known adversarial point: every
-point closer than it lies there, as ‖·‖∞ ≤ ‖·‖_p). L∞ and L1: ``scipy.optimize.milp`` (HiGHS);
+point closer than it lies there, as ‖·‖∞ ≤ ‖·‖_p; for L2 also over the ball itself, with the
+objective capped at the best distance so far and the domain shrunk to it, ``prune=True``). L∞ and L1: ``scipy.optimize.milp`` (HiGHS);
 L2: ``pyscipopt`` (SCIP) on the epigraph of the squared distance. With a time limit the result
 is a bracket ``[lower, upper]`` (``lower``: the solver's dual bound, certified up to the solver's
 feasibility tolerance 1e-6 on the logit constraint; ``upper``: the distance of a point that the
