@@ -51,8 +51,10 @@ model, re-evaluated in float64, misclassifies) and a status ``"solved"`` (relati
 ``gap_tol``) or ``"gap"``.
 
 Modules: :mod:`~analysis.verify.network` (the chain), :mod:`~analysis.verify.relax` (the
-relaxations and CROWN's backward steps), :mod:`~analysis.verify.crown` (CROWN / IBP bounds and
-radii), :mod:`~analysis.verify.lipschitz` (operator norms, the Lipschitz margin),
+relaxations and CROWN's backward steps), :mod:`~analysis.verify.patches` (CROWN's backward
+pass through image layers with each row kept as a patch of its receptive field:
+``conv_transpose2d`` per patch, max pooling fused with the convolution before it),
+:mod:`~analysis.verify.crown` (CROWN / IBP bounds and radii), :mod:`~analysis.verify.lipschitz` (operator norms, the Lipschitz margin),
 :mod:`~analysis.verify.exact` (MILP / MIQP); this package exports their public names.
 """
 
