@@ -286,7 +286,7 @@ def test_errata_name_a_cell_each():
     assert len(errs) == 15 and all(e.where and e.correction and e.shown_in for e in errs)
 
 
-def test_lenet_vs_crown_runs_at_full_only(monkeypatch):
+def test_lenet_vs_crown_runs_on_crown_images(monkeypatch):
     from types import SimpleNamespace
 
     torch.manual_seed(0)
@@ -295,9 +295,10 @@ def test_lenet_vs_crown_runs_at_full_only(monkeypatch):
                               torch.nn.Linear(8, 3)).eval()
     monkeypatch.setattr(E, "first_lenet", lambda cfg, mnist: net)
     mnist = SimpleNamespace(x_test=torch.rand(3, 1, 8, 8))
-    assert E.lenet_vs_crown(SimpleNamespace(profile="smoke"), mnist) == []
-    rows = E.lenet_vs_crown(SimpleNamespace(profile="full"), mnist)
-    assert [r["image"] for r in rows] == [0, 1, 2]  # 8 at full, capped by the test set
+    assert E.lenet_vs_crown(SimpleNamespace(crown_images=0), mnist) == []
+    assert [r["image"] for r in E.lenet_vs_crown(SimpleNamespace(crown_images=2), mnist)] == [0, 1]
+    rows = E.lenet_vs_crown(SimpleNamespace(crown_images=8), mnist)
+    assert [r["image"] for r in rows] == [0, 1, 2]  # capped by the test set
     for r in rows:
         assert r["Peck sound"] <= r["DeepFool"] and r["CROWN"] <= r["DeepFool"]
         assert np.isclose(r["Peck ÷ CROWN"], r["Peck sound"] / r["CROWN"])

@@ -1476,19 +1476,18 @@ def ground_truth_tables(gt: dict[str, dict]) -> tuple[list[dict], list[dict], li
     return ratios, groundtruth.rank_correlations(gt), times
 
 
-def lenet_vs_crown(cfg, mnist, n_images: int | None = None) -> list[dict[str, Any]]:
+def lenet_vs_crown(cfg, mnist) -> list[dict[str, Any]]:
     """Peck's sound chain against CROWN and DeepFool on the first seed's LeNet-5
-    (:func:`analysis.experiments.groundtruth.peck_vs_crown`, pixel box [0, 1]).
+    (:func:`analysis.experiments.groundtruth.peck_vs_crown`, pixel box [0, 1]), on the first
+    ``cfg.crown_images`` test images (none: returns ``[]``).
 
-    CROWN on LeNet-5 costs about 0.75 CPU s per ε and 9 ε per image (the bisection; fused
-    max-pool + conv step of :mod:`analysis.verify.relax`), so by default 8 images at profile
-    ``full`` and none at ``smoke`` (returns ``[]``). Raises ``AssertionError`` if a
+    CROWN on LeNet-5 costs about 0.4 CPU s per ε and about 9 ε per image (the bisection; the
+    patch back-substitution of :mod:`analysis.verify.patches`). Raises ``AssertionError`` if a
     sound certificate exceeds the DeepFool distance (an invariant of our code).
     """
     from analysis.experiments import groundtruth
 
-    n = (0 if cfg.profile == "smoke" else 8) if n_images is None else n_images
-    n = min(n, len(mnist.x_test))
+    n = min(int(cfg.crown_images), len(mnist.x_test))
     if n == 0:
         return []
     pc = groundtruth.peck_vs_crown(first_lenet(cfg, mnist), mnist.x_test[:n].double(),

@@ -57,6 +57,9 @@ SCHEMA = {
     "strong_attacks": Param(["deepfool"], ["deepfool", "pgd_l2", "cw"], kind=list,
                             choices=("deepfool", "pgd_l2", "cw", "lbfgs", "fgv"),
                             help="strong minimum-norm attacks (analysis.attacks.min_norm)"),
+    "crown_images": Param(1, 8, kind=int, low=0,
+                          help="test images on which Peck's sound chain on LeNet-5 is held against "
+                               "CROWN (about 3.5 CPU s per image)"),
     "nin_width": Param(8, 12, kind=int, low=1, help="NIN-lite width w"),
     "nin_train": Param(2000, 8000, paper=60000, kind=int, low=100, high=60000,
                        help="Fashion-MNIST training images of NIN-lite"),
