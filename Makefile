@@ -24,7 +24,7 @@ NB_SRC := $(sort $(wildcard notebooks/*.md))
 STEMS := $(notdir $(basename $(NB_SRC)))
 # `make -jN` starts the chapters in this order: the longest full runs first (measured on the
 # 2-core machine, README), so that the short ones fill the cores at the end; the rest follow.
-BOOK_FIRST := 05_hessian_crossholder 04_persistence_pathkernel 03_peck_bounds 02_fisher_jacobian 06_synthesis
+BOOK_FIRST := 03_peck_bounds 02_fisher_jacobian 05_hessian_crossholder 04_persistence_pathkernel 01_warwick_rnn
 BOOK_ORDER := $(foreach n,$(BOOK_FIRST),$(filter $(n),$(STEMS))) $(filter-out $(BOOK_FIRST),$(STEMS))
 EXECUTED := $(BOOK_ORDER:%=book/_executed/%.ipynb)
 SMOKED := $(STEMS:%=.cache/smoke/%.ipynb)

@@ -156,6 +156,32 @@ def at_least(estimate: Estimate, threshold: float = 0.0) -> Status:
     return Status(INCONCLUSIVE, f"{iv} contains or touches {_g(t)}", "at_least", tol, e)
 
 
+def at_least_tested(estimate: Estimate, threshold: float, p_value: float,
+                    alpha: float = 0.025, test: str = "exact test") -> Status:
+    """:func:`at_least`, where "reproduced" also needs a one-sided test at level ``alpha``.
+
+    For an estimate from so few units that its bootstrap interval can collapse onto one value
+    (e.g. Spearman's ρ over 4 nets: a perfect order survives every resample, interval [1, 1],
+    while the exact permutation test can reach only p = 1/24 > 0.025). The interval decides
+    as in :func:`at_least`; an interval above ``threshold`` with ``p_value > alpha`` is
+    inconclusive (too few units to exclude chance).
+
+    Args:
+        estimate: the estimate with its interval. threshold: as in :func:`at_least`.
+        p_value: the one-sided p-value of ``test`` against "no effect". alpha: its level
+            (0.025 = the one-sided side of a 95 % interval). test: its name, for the reason.
+    """
+    s = at_least(estimate, threshold)
+    p = _check_number(p_value, "p_value", "at_least_tested")
+    a = _check_number(alpha, "alpha", "at_least_tested")
+    if s.label == REPRODUCED and p > a:
+        return Status(INCONCLUSIVE, f"{_iv(s.estimate)} lies above {_g(threshold)}"
+                      f" but the {test} gives p = {_g(p)} > {_g(a)} (too few units to exclude "
+                      "chance)", "at_least_tested", f"threshold {_g(threshold)}, {test} p ≤ "
+                      f"{_g(a)}", s.estimate)
+    return s
+
+
 def at_most(estimate: Estimate, threshold: float = 0.0) -> Status:
     """"The quantity is below ``threshold``" (e.g. "A lowers the norm": A - B below 0).
 

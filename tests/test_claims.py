@@ -326,3 +326,17 @@ def test_checker_passes_a_clean_notebook_and_reads_ipynb_and_python():
 def test_checker_reports_a_cell_it_cannot_parse():
     src = "```{code-cell} ipython3\nx = (\n```\n"
     assert "does not parse" in C.find_typed_statuses(src)[0]
+
+
+def test_at_least_tested_needs_the_test_for_reproduced():
+    above, straddle, below = est(1.0, 1.0, 1.0), est(0.5, -0.2, 0.9), est(-1.0, -1.0, -1.0)
+    assert C.at_least_tested(above, 0.0, 1 / 120).label == C.REPRODUCED
+    weak = C.at_least_tested(above, 0.0, 1 / 24, test="permutation test")
+    assert weak.label == C.INCONCLUSIVE and "permutation test gives p = 0.0417" in weak.reason
+    assert weak.rule == "at_least_tested" and weak.estimate is above
+    assert C.at_least_tested(straddle, 0.0, 0.001).label == C.INCONCLUSIVE
+    # the test cannot rescue an interval below the threshold, nor block "not reproduced"
+    assert C.at_least_tested(below, 0.0, 1 / 24).label == C.NOT_REPRODUCED
+    assert C.at_least_tested(below, 0.0, 0.001).label == C.NOT_REPRODUCED
+    with pytest.raises(ValueError):
+        C.at_least_tested(above, 0.0, float("nan"))

@@ -136,6 +136,15 @@ def test_two_nets_cannot_decide():
     assert G.claim_model_comparison(ag, "s", bound="crown").status == "inconclusive"
 
 
+def test_four_nets_in_perfect_order_cannot_decide():
+    """4 nets: a perfect order survives every resample (interval [1, 1]), but the exact
+    permutation p is 1/24 > 0.025, so the claim stays inconclusive (5 nets decide, above)."""
+    ag = G.rank_agreement(_ranked(4, 10, "same"))
+    assert ag.models["crown"].low > 0.0 and abs(ag.models_p["crown"] - 1 / 24) < 1e-12
+    claim = G.claim_model_comparison(ag, "s", bound="crown")
+    assert claim.status == "inconclusive" and "p = 0.0417" in claim.rule.reason
+
+
 def test_unsolved_points_are_left_out_and_counted():
     res = _ranked(3, 6, "same")
     res["net1"]["solved"][:2] = False

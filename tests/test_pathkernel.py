@@ -250,5 +250,7 @@ def test_integrated_directional_is_the_integrated_gradient_along_u(activation, l
     ours = PK.integrated_directional(p, d, x, t, w, sel, u, activation, loss)
     assert ours.shape == (5, 2)
     assert float((ours - ref).abs().max()) < 1e-12 * (1 + float(ref.abs().max()))
-    wrong = PK.integrated_directional(p, d, x, t, w, sel, tuple(-q for q in u), activation, loss)
+    # control: another direction (not a multiple of u) gives other values
+    other = tuple(torch.randn(q.shape, generator=g, dtype=torch.float64) for q in p)
+    wrong = PK.integrated_directional(p, d, x, t, w, sel, other, activation, loss)
     assert float((wrong - ref).abs().max()) > 1e-3

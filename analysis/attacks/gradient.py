@@ -287,7 +287,9 @@ def pgd(model: Any, x: Tensor, y: Tensor, eps: float | Tensor, norm: str = "linf
             training); by default they are returned unchanged (``success=True``, distance 0).
         box: input bounds or ``None``. batch_size: chunk size.
         compact: with ``keep="first"``, step only the samples that have not reached the goal
-            yet: the same result, without the gradients of the samples that stopped.
+            yet: the same result up to the float round-off of batch-size-dependent kernels (a row's
+            logits can move by ~1e-8 with the batch it is in), without the gradients of the
+            samples that stopped.
 
     Returns:
         :class:`AttackResult`.

@@ -1,11 +1,13 @@
 """Parameters of chapter 03, Peck (2017): lower bounds on adversarial perturbation norms.
 
 ``smoke`` runs in under 3 minutes on a 2-core CPU (the nbval reference); ``full`` is the book's
-run (about 10 minutes on the same machine, one thread). For the 35-minute book budget (issue 14)
+run (15 min 42 s in the cold book of 2026-12-02, one thread, 3 min 11 s of it the ground-truth
+study that chapter 00 shares through the cache). For the 35-minute book budget (issue 14)
 the full profile was cut, by cost alone: ``lenet_epochs`` 10 → 6, ``n_eval`` 1000 → 500,
 ``n_strong`` 100 → 60 (the CNN section: 565 s → about 330 s). ``x4_ells`` keeps its six weights:
 cut to four (0, 0.1, 1, 10) it lost the Spambase row of Fig 4.3's claim (every ℓ ≥ 0.1 collapses
-that net to one class, so the claim needs 0.03; the sweep costs about 90 s at six). The thesis's sizes (100 random classifiers per
+that net to one class, so the claim needs 0.03; the sweep took 91 s at four weights in the cold book, so six add an
+estimated 45 s). The thesis's sizes (100 random classifiers per
 configuration, 10 000 test images, 10k training iterations) are scaled down as stated here and
 in the chapter. ``paper`` holds the thesis's sizes (full MNIST, 10 000 test images, 100
 random classifiers/MLPs per row, ≈ 11 LeNet epochs) for a GPU; the tests never run it.

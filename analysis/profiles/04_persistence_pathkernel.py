@@ -86,10 +86,10 @@ SCHEMA = {
     "fade_samples": Param(100, 100, paper=500, kind=int, low=10,
                           help="samples per σ around the Fashion adversarials (Fig 17; the "
                                "CNN forwards set its cost: 2 nets × points × σ × samples)"),
-    "segment_points": Param(9, 11, kind=int, low=3,
+    "segment_points": Param(9, 11, paper=21, kind=int, low=3,
                             help="τ values on the segment (Figs 12, 18; full: 21 → 11 for the "
                                  "35-minute book budget)"),
-    "segment_gammas": Param([0.7], [0.5, 0.7, 0.9], kind=list, low=0.01, high=0.99,
+    "segment_gammas": Param([0.7], [0.5, 0.7, 0.9], paper=[0.5, 0.6, 0.7, 0.8, 0.9], kind=list, low=0.01, high=0.99,
                             help="γ values of Fig 18 (full: 0.5-0.9 by 0.1 → 0.5, 0.7, 0.9 for "
                                  "the 35-minute book budget)"),
     # Fig 19

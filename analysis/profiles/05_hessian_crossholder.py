@@ -87,4 +87,4 @@ SCHEMA = {
 
 # What the chapter's time is taken to grow with (a product; analysis.run's rough estimate of a
 # run's cost from the last logged run of this chapter on the machine).
-COST_DRIVERS = ('mnist_n_train', 'ch_classes', 'width')
+COST_DRIVERS = ('mnist_n_train', 'epochs', 'ch_classes', 'width')
