@@ -260,6 +260,14 @@ def test_verdicts_are_the_chapters_claims_in_order(cex):
     # one published bound above a verified attack distance refutes the CNN claim
     lin, mlp, tab, reg, cnn, gains, timing = _results(violate=1)
     again = {c.text: c.status for c in E.verdicts(lin, mlp, tab, reg, cnn, cex, gains, timing, ("deepfool",))}
+    # with the ground truth's rank agreement, the model-comparison claim comes last
+    from test_experiments_groundtruth import _ranked
+
+    from analysis.experiments import groundtruth
+
+    ag = groundtruth.rank_agreement(_ranked(4, 10, "same"))
+    last = E.verdicts(lin, mlp, tab, reg, cnn, cex, gains, timing, ("deepfool",), ag)[-1]
+    assert last.section in labels and "compare models" in last.text and last.status == C.INCONCLUSIVE
     assert again["No bound violations on the CNNs (LeNet-5, NIN, LeNet-LRN)"] == C.REFUTED
 
 

@@ -109,6 +109,6 @@ def test_every_chapter_saves_the_records_the_scorecard_needs(stem):
 
     text = _text(stem)
     if stem in WITHOUT_RECORDS:
-        return
+        pytest.skip(f"{stem} is listed in analysis.scorecard.WITHOUT_RECORDS")
     assert "save_claims(" in text, f"{stem} saves no verdicts"
     assert "save_errata(" in text, f"{stem} saves no errata record"

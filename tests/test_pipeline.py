@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import numpy as np
 import pytest
 import torch
 
@@ -449,10 +450,16 @@ def test_estimate_seconds_scales_the_last_plain_run_by_the_cost_drivers(tmp_path
                    "2026-01-03T00:00:00+00:00\t00_toolkit\t10.0\t{'profile': 'full'}\t900\n")
     secs, how = run.estimate_seconds("03_peck_bounds", {"profile": "full"}, log)
     assert secs == pytest.approx(600.0) and "full run of 2026-01-01" in how
-    # the paper profile: 60 000 / 4 000 images × 11 / 6 epochs × 3 / 3 seeds (the full sizes of
-    # analysis/profiles/03_peck_bounds.py: update these numbers with them)
+    # the paper profile: the product of paper ÷ full over the chapter's COST_DRIVERS (training
+    # images × LeNet epochs × seeds), read from its profile
+    from analysis import config
+
+    full, paper = (config.resolve("03_peck_bounds", p) for p in ("full", "paper"))
+    drivers = ("mnist_train", "lenet_epochs", "n_seeds")
+    factor = float(np.prod([paper[d] / full[d] for d in drivers]))
+    assert factor > 10  # full MNIST at least: the paper sizes are the larger
     secs, _ = run.estimate_seconds("03_peck_bounds", {"profile": "paper"}, log)
-    assert secs == pytest.approx(600.0 * 15 * 11 / 6)
+    assert secs == pytest.approx(600.0 * factor)
     secs, _ = run.estimate_seconds("03_peck_bounds", {"profile": "full", "n_seeds": 1}, log)
     assert secs == pytest.approx(200.0)
     assert run.estimate_seconds("01_warwick_rnn", {"profile": "full"}, log) is None  # no base

@@ -48,7 +48,7 @@ ATTACKS = ("deepfool", "cw", "pgd_l2")
 SIZES = {  # points per network and SCIP seconds per target class, by profile
     "smoke": {"nets": ("toy2d", "iris"), "points": 3, "time_limit": 5.0},
     # mnist7 (49 inputs, 20 ReLUs): SCIP needed about 110 s per point before the pruned programs
-    # of analysis.verify.exact_distance (issue 14), about 25-45 CPU s now; still 3 points at full
+    # of analysis.verify.exact_distance (issue 14); the chapters print the solve times; 3 points
     "full": {"nets": ("toy2d", "iris", "wine", "mnist7"), "points": 10, "time_limit": 20.0,
              "cap": {"mnist7": 3}},
     "paper": {"nets": ("toy2d", "iris", "wine", "mnist7"), "points": 50, "time_limit": 60.0},
@@ -162,8 +162,8 @@ def study(profile: str = "smoke", seed: int = 0, nets: Sequence[str] | None = No
     :data:`SIZES`, with per-network caps on the points; arguments override them).
 
     Cost on the 2-CPU reference machine, one thread: smoke (toy2d, iris; 3 points) under 15 s;
-    full (10 points; mnist7 3 points) about 2 to 2.5 CPU min (6 min before the pruned exact
-    programs), most of it mnist7's programs."""
+    full (10 points; mnist7 3 points) 3 min 11 s in the cold book of 2026-12-02 (6 min before
+    the pruned exact programs), most of it mnist7's programs (its solve times are printed)."""
     size = SIZES[profile]
     names = tuple(nets or size["nets"])
     n = int(n_points or size["points"])
@@ -404,8 +404,8 @@ def rank_agreement(results: dict[str, dict], bounds: Sequence[str] = BOUNDS,
     and pooled) and across models (per-net medians), with bootstrap intervals (level 0.95).
 
     The evidence for Peck's "the bounds can be used to compare models" (see
-    :func:`claim_model_comparison`). No model is evaluated: 0.4 s at profile smoke, about 1 s
-    at full and 5 s of CPU at paper (31 bootstraps of 9999 resamples; 2-CPU machine).
+    :func:`claim_model_comparison`). No model is evaluated: one bootstrap of 9999 resamples per
+    bound and net, pooled and across nets, plus an exact permutation test per bound (seconds).
 
     Args:
         results: :func:`study` output (or any dict of per-net dicts with ``exact_upper``,

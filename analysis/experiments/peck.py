@@ -1712,11 +1712,19 @@ TIMED_CLAIMS = ("Bounds are cheap (linear time)",)  # wall-clock: left out of th
 
 def verdicts(lin: LinearResult, mlp: RandomMLPResult, tab: TabularResult,
              reg: RegulariserResult, cnn: dict[str, list[CNNResult]], cex: Counterexamples,
-             gains: GainCurves, timing: TimingResult, strong: Sequence[str]) -> list:
+             gains: GainCurves, timing: TimingResult, strong: Sequence[str],
+             agreement=None) -> list:
     """Every claim of the chapter, in the order of the verdict table: :func:`mlp_claims`
-    (chapters 3-4) then :func:`cnn_claims` (chapter 5, LRN, §5.4, cost; ``strong`` names the
-    timed attacks)."""
-    return mlp_claims(lin, mlp, tab, reg) + cnn_claims(cnn, cex, gains, timing, strong)
+    (chapters 3-4), :func:`cnn_claims` (chapter 5, LRN, §5.4, cost; ``strong`` names the
+    timed attacks), then, given the ground truth's ``agreement``
+    (:func:`analysis.experiments.groundtruth.rank_agreement`), the model-comparison claim
+    (:func:`~analysis.experiments.groundtruth.claim_model_comparison`)."""
+    out = mlp_claims(lin, mlp, tab, reg) + cnn_claims(cnn, cex, gains, timing, strong)
+    if agreement is not None:
+        from analysis.experiments import groundtruth
+
+        out.append(groundtruth.claim_model_comparison(agreement, "sec-03-ground-truth"))
+    return out
 
 
 def checked_verdicts(table) -> str:

@@ -330,15 +330,24 @@ def decision_distances(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, se
     atk = fb.attacks.HopSkipJumpAttack(steps=steps, initial_gradient_eval_steps=50,
                                        max_gradient_eval_steps=200)
     xs, ys = x[rows], y[rows]
-    try:
-        xa = atk.run(fmodel, xs, fb.criteria.Misclassification(ys))
-    except ValueError:  # its noise start found no adversarial for some point: one at a time
+
+    def run(xi: Tensor, yi: Tensor) -> Tensor | None:
+        """HopSkipJump's result, or None when its noise start found no adversarial (foolbox's
+        "init_attack failed" ValueError; any other error propagates)."""
+        try:
+            return atk.run(fmodel, xi, fb.criteria.Misclassification(yi))
+        except ValueError as err:
+            if "init_attack failed" not in str(err):
+                raise
+            return None
+
+    xa = run(xs, ys)
+    if xa is None:  # some point has no start: one at a time (those stay inf)
         xa = xs.clone()
         for i in range(len(rows)):
-            try:
-                xa[i:i + 1] = atk.run(fmodel, xs[i:i + 1], fb.criteria.Misclassification(ys[i:i + 1]))
-            except ValueError:  # no start, so no decision-based adversarial: stays inf
-                pass
+            one = run(xs[i:i + 1], ys[i:i + 1])
+            if one is not None:
+                xa[i:i + 1] = one
     broken = ~_still_correct(model, xa, ys)
     d = (xa - xs).flatten(1).norm(dim=1).double().cpu().numpy()
     out[rows] = np.where(broken, d, np.inf)

@@ -310,10 +310,10 @@ def exact_distance(model: nn.Module | Network, x: Tensor, x_known: Tensor, *, no
             SCIP, so that a loaded machine does not close fewer programs).
         gap_tol: relative gap under which a point counts as ``"solved"``.
         in_shape: per-sample input shape when ``model`` has no ``in_shape``.
-        prune: L2 only: bound the neurons over the L2 ball as well, cap each program's
-            objective at the closest distance found so far, solve the known point's class
-            first and shrink the domain (and skip the classes CROWN excludes from it) whenever
-            a closer point is found. The same minimum (to the solver's tolerance), with fewer
+        prune: every norm: solve the known point's class first and shrink the domain (and
+            skip the classes CROWN excludes from it) whenever a closer point is found; L2
+            also: bound the neurons over the L2 ball and cap each program's objective at the
+            closest distance found so far. The same minimum (to the solver's tolerance), with fewer
             binaries and far fewer nodes. ``False``: one domain of radius ``U`` for every class,
             no cap (the reference).
 
